@@ -1,0 +1,1 @@
+"""Accounts of the organisation's agents: users, roles, login tokens, API keys."""

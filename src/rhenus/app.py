@@ -1,0 +1,56 @@
+"""Builds the node's ASGI application from the domains' routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from rhenus import __version__
+from rhenus.accounts.api import router as accounts_router
+from rhenus.config import Settings
+from rhenus.core.errors import install_problem_handlers
+from rhenus.core.http import BodyLimitMiddleware, RequestContextMiddleware
+from rhenus.core.node import Node
+from rhenus.ops.api import router as ops_router
+
+# Routes that take file uploads get the upload limit; every other body gets max_body_bytes.
+UPLOAD_PATH_PREFIXES: tuple[str, ...] = ()  # the domains with upload routes add theirs
+
+
+def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
+    """The FastAPI app; opens (and closes) the node's parts unless ``node`` is given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = node is None
+        app.state.node = node or Node.open(settings)
+        if owned:
+            await app.state.node.blobs.cleanup_temp()
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.node.close()
+
+    app = FastAPI(
+        title="Rhenus node",
+        version=__version__,
+        description="Sovereign data spaces, messaging and AI assistant for public administrations.",
+        lifespan=lifespan,
+    )
+    if node is not None:
+        app.state.node = node
+    install_problem_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(accounts_router)
+
+    def limit_for(path: str) -> int:
+        if path.startswith(UPLOAD_PATH_PREFIXES):
+            return settings.max_upload_bytes
+        return settings.max_body_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(RequestContextMiddleware)
+    return app

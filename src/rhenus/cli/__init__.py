@@ -1,0 +1,102 @@
+"""The ``rhenus`` command line: set up, run and operate a node."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from rhenus.cli import audit as audit_cli
+from rhenus.cli import backup as backup_cli
+from rhenus.cli import users as users_cli
+from rhenus.cli.common import console, settings_or_exit
+from rhenus.ops.setup import initialise
+
+app = typer.Typer(
+    name="rhenus",
+    help="A sovereign node for European public administrations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(users_cli.app, name="users")
+app.add_typer(audit_cli.app, name="audit")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
+
+
+def _print_init(result_password: str | None, username: str | None, out: Console) -> None:
+    if result_password:
+        out.print(
+            Panel.fit(
+                f"First administrator: [bold]{username}[/]\n"
+                f"One-time password:   [bold]{result_password}[/]\n"
+                "It is shown this once; you will choose a new one at first sign-in.",
+                title="Rhenus initialised",
+                border_style="green",
+            )
+        )
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory, keys and schema, and the first administrator."""
+    settings = settings_or_exit()
+    with console.status("Initialising the node…"):
+        result = initialise(settings)
+    _print_init(result.admin_password, result.admin_username, console)
+    console.print(f"Node ready in [bold]{settings.home}[/].")
+
+
+@app.command()
+def run() -> None:
+    """Initialise if needed, then serve the node over HTTP."""
+    import uvicorn
+
+    from rhenus.app import create_app
+    from rhenus.core.logs import configure_logging
+
+    settings = settings_or_exit()
+    with console.status("Preparing the node (keys, schema)…"):
+        result = initialise(settings)
+    _print_init(result.admin_password, result.admin_username, console)
+    configure_logging(settings.log_level, settings.log_format)
+    console.print(f"Rhenus serving on [bold]{settings.public_url}[/] (Ctrl-C stops it)")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Run the federation story on live nodes on this machine."""
+    from rhenus.demo import run_demo
+
+    run_demo()
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings, secrets masked."""
+    settings = settings_or_exit()
+    table = Table("setting", "value", "environment variable", title="Rhenus configuration")
+    for name, value in settings.masked().items():
+        table.add_row(name, str(value), f"RHENUS_{name.upper()}")
+    console.print(table)
+
+
+def main() -> None:
+    # Rich wraps at the terminal width; in pipes and CI keep lines whole.
+    if not sys.stdout.isatty():
+        os.environ.setdefault("COLUMNS", "160")
+    app()

@@ -1,0 +1,40 @@
+"""What every command shares: the console, settings loading, running async work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from rhenus.config import ConfigError, Settings, load_settings
+from rhenus.core.node import Node
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or exit 2 with a message naming each invalid setting."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+
+
+def with_node(work: Callable[[Node], Awaitable[T]]) -> T:
+    """Open the node, run ``work`` on it, close it."""
+    settings = settings_or_exit()
+
+    async def main() -> T:
+        node = Node.open(settings)
+        try:
+            return await work(node)
+        finally:
+            await node.close()
+
+    return asyncio.run(main())

@@ -1,0 +1,168 @@
+"""The node's configuration: one pydantic-settings ``Settings``.
+
+Sources, strongest first: explicit arguments, ``RHENUS_*`` environment variables, the TOML file
+named by ``RHENUS_CONFIG`` (else ``{home}/rhenus.toml`` when present), then the defaults below.
+Every setting is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("RHENUS_CONFIG")
+    if explicit:
+        return Path(explicit)
+    home = Path(os.environ.get("RHENUS_HOME", ".rhenus"))
+    candidate = home / "rhenus.toml"
+    return candidate if candidate.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Every setting of a node. Environment variables are ``RHENUS_`` + the upper-case name."""
+
+    model_config = SettingsConfigDict(env_prefix="RHENUS_", extra="forbid", validate_default=True)
+
+    home: Path = Field(Path(".rhenus"), description="Data directory: database, blobs, keys.")
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the HTTP server listens on.")
+    public_url: str = Field(
+        "", description="URL other nodes and clients use to reach this node (default from host)."
+    )
+    node_name: str = Field(
+        "rhenus",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Short name of this node, e.g. fr-mininterieur.",
+    )
+    organisation: str = Field("Rhenus node", description="Legal name of the organisation.")
+
+    database_url: SecretStr = Field(
+        SecretStr(""), description="SQLAlchemy async URL; default SQLite (WAL) under home."
+    )
+    blobs_url: str = Field("", description="file:///dir or s3://bucket?endpoint=…; default local.")
+    s3_access_key_id: SecretStr = Field(SecretStr(""), description="S3 access key id.")
+    s3_secret_access_key: SecretStr = Field(SecretStr(""), description="S3 secret access key.")
+
+    max_body_bytes: int = Field(1 * MiB, ge=1024, description="Largest request body accepted.")
+    max_upload_bytes: int = Field(
+        100 * MiB, ge=1024, description="Largest upload accepted on upload routes."
+    )
+
+    session_ttl_seconds: int = Field(12 * 3600, ge=60, description="Lifetime of a login token.")
+    login_max_attempts: int = Field(
+        5, ge=1, description="Failed logins allowed per account and address per window."
+    )
+    login_window_seconds: int = Field(300, ge=1, description="Window of the login rate limit.")
+
+    audit_checkpoint_every: int = Field(
+        100, ge=1, description="The node signs an audit checkpoint every N entries."
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("blobs_url")
+    @classmethod
+    def _known_blobs(cls, value: str) -> str:
+        if value and not value.startswith(("file://", "s3://", "/")):
+            raise ValueError("must be file:///absolute/dir, /absolute/dir or s3://bucket?…")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url.get_secret_value():
+            self.database_url = SecretStr(f"sqlite+aiosqlite:///{self.home / 'rhenus.db'}")
+        if not self.blobs_url:
+            self.blobs_url = (self.home / "blobs").as_uri()
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings with every secret masked, for ``rhenus config show``."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url":
+                shown[name] = mask_url(value.get_secret_value())
+            elif isinstance(value, SecretStr):
+                shown[name] = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        return shown
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL (``postgresql+asyncpg://u:****@host/db``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:********@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names each bad setting."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning validation errors into one message naming each setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"RHENUS_{name.upper()}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from exc

@@ -1,0 +1,1 @@
+"""Operations: health and readiness probes, metrics, the audit log API, backup and restore."""

@@ -1,0 +1,7 @@
+"""Imports every domain's tables so that ``Base.metadata`` knows them all (migrations, backup)."""
+
+from rhenus.accounts import models as accounts_models
+from rhenus.core import audit
+from rhenus.core.db import Base
+
+__all__ = ["Base", "accounts_models", "audit"]

@@ -1,0 +1,24 @@
+"""`make demo` must always run: the story passes end to end on live nodes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_tells_the_story_to_the_end() -> None:
+    rhenus = str(Path(sys.executable).parent / "rhenus")
+    result = subprocess.run(
+        [rhenus, "demo"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home())},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Demo complete" in result.stdout
+    for node in ("fr-mininterieur", "de-berlin"):
+        assert re.search(rf"{node}\W+\d+\W+[1-9]\d*\W+intact", result.stdout), result.stdout

@@ -1,0 +1,1 @@
+"""Test support: real servers (PostgreSQL) started for the test session."""
