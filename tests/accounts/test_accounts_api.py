@@ -106,6 +106,7 @@ async def test_api_key_is_shown_once_and_works_until_revoked(
     assert (await client.get("/api/v1/me", headers=auth(key))).json()["username"] == "admin"
     listed = (await client.get("/api/v1/me/api-keys", headers=auth(admin_token))).json()
     assert [k["prefix"] for k in listed] == [prefix]
+    assert listed[0]["last_used_at"] is not None
     assert "key" not in listed[0]
     async with node.db.session() as session:
         stored = await session.scalar(select(ApiKey.key_hash))

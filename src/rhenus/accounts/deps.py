@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from rhenus.accounts import service
 from rhenus.accounts.service import Principal
+from rhenus.core.db import utcnow
 from rhenus.core.errors import Forbidden, Unauthorized
 from rhenus.core.node import NodeDep
 
+# last_used_at of API keys is kept to this resolution, so that use does not mean a write each time.
+_USE_RESOLUTION = timedelta(minutes=1)
 # While a one-time password is unchanged, only these routes answer (the account is not yet the
 # user's own until they chose a password).
 _ALLOWED_BEFORE_PASSWORD_CHANGE = {"/api/v1/me", "/api/v1/me/password", "/api/v1/auth/logout"}
@@ -32,6 +36,10 @@ async def current_principal(request: Request, node: NodeDep) -> Principal:
         principal = await service.resolve(session, credential=credential)
     if principal is None:
         raise Unauthorized("the token or API key is unknown, expired or revoked")
+    used = principal.api_key_used_at
+    if principal.api_key_prefix and (used is None or utcnow() - used > _USE_RESOLUTION):
+        async with node.db.transaction() as session:
+            await service.note_api_key_use(session, prefix=principal.api_key_prefix)
     if principal.must_change_password and request.url.path not in _ALLOWED_BEFORE_PASSWORD_CHANGE:
         raise Forbidden("change the one-time password first (POST /api/v1/me/password)")
     return principal

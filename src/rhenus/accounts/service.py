@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio.to_thread
 from argon2 import PasswordHasher
@@ -40,6 +40,8 @@ class Principal:
     role: str
     must_change_password: bool
     via: str  # "token" or "api_key"
+    api_key_prefix: str = ""
+    api_key_used_at: datetime | None = None
 
     @property
     def actor(self) -> str:
@@ -213,7 +215,17 @@ async def resolve(session: AsyncSession, *, credential: str) -> Principal | None
         if key is None or key.revoked:
             return None
         user = await session.get(User, key.user_id)
-        via = "api_key"
+        if user is None or user.disabled:
+            return None
+        return Principal(
+            user.id,
+            user.username,
+            user.role,
+            user.must_change_password,
+            "api_key",
+            key.prefix,
+            key.last_used_at,
+        )
     elif credential.startswith(TOKEN_PREFIX):
         token = await session.scalar(
             select(AuthToken).where(AuthToken.token_hash == _sha256(credential))
@@ -221,12 +233,18 @@ async def resolve(session: AsyncSession, *, credential: str) -> Principal | None
         if token is None or token.revoked or token.expires_at <= now:
             return None
         user = await session.get(User, token.user_id)
-        via = "token"
     else:
         return None
     if user is None or user.disabled:
         return None
-    return Principal(user.id, user.username, user.role, user.must_change_password, via)
+    return Principal(user.id, user.username, user.role, user.must_change_password, "token")
+
+
+async def note_api_key_use(session: AsyncSession, *, prefix: str) -> None:
+    """Record when a key was last used (callers do it at most once a minute per key)."""
+    await session.execute(
+        update(ApiKey).where(ApiKey.prefix == prefix).values(last_used_at=utcnow())
+    )
 
 
 async def change_password(
