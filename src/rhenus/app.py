@@ -14,6 +14,8 @@ from rhenus.core.errors import install_problem_handlers
 from rhenus.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from rhenus.core.node import Node
 from rhenus.ops.api import router as ops_router
+from rhenus.trust.api import router as trust_router
+from rhenus.trust.did import DidResolver
 
 # Routes that take file uploads get the upload limit; every other body gets max_body_bytes.
 UPLOAD_PATH_PREFIXES: tuple[str, ...] = ()  # the domains with upload routes add theirs
@@ -31,6 +33,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.did_resolver.close()
             if owned:
                 await app.state.node.close()
 
@@ -42,9 +45,13 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     )
     if node is not None:
         app.state.node = node
+    app.state.did_resolver = DidResolver(
+        ttl=settings.did_cache_seconds, allow_http_loopback=settings.federation_insecure_http
+    )
     install_problem_handlers(app)
     app.include_router(ops_router)
     app.include_router(accounts_router)
+    app.include_router(trust_router)
 
     def limit_for(path: str) -> int:
         if path.startswith(UPLOAD_PATH_PREFIXES):

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from rhenus.core.net import is_loopback_url
+
 MiB = 1024 * 1024
 
 
@@ -72,6 +74,13 @@ class Settings(BaseSettings):
         100, ge=1, description="The node signs an audit checkpoint every N entries."
     )
 
+    federation_insecure_http: bool = Field(
+        False, description="Allow plain-HTTP did:web resolution to loopback peers (development)."
+    )
+    did_cache_seconds: int = Field(
+        300, ge=0, description="How long resolved DID documents are kept."
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
@@ -119,6 +128,10 @@ class Settings(BaseSettings):
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
+        if self.federation_insecure_http and not is_loopback_url(self.public_url):
+            raise ValueError(
+                "federation_insecure_http is only allowed when public_url is a loopback address"
+            )
         return self
 
     @property

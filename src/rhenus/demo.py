@@ -2,12 +2,13 @@
 
 Each issue extends the story. Today: two sovereign nodes — a French ministry and a German
 Land — start from nothing, each with its own keys, database, encrypted blob store and audit
-log; their administrators sign in and create agent accounts; each node proves its audit log
-intact.
+log; their administrators sign in and create agent accounts; each node calls the other with a
+request signed by its did:web key; each node proves its audit log intact.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -25,6 +26,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from rhenus.config import Settings
+from rhenus.core.keys import Keyring
+from rhenus.trust import client as trust_client
+
 console = Console()
 
 
@@ -34,7 +39,17 @@ class DemoNode:
     organisation: str
     url: str
     admin_password: str
+    env: dict[str, str]
     token: str = ""
+
+    def settings(self) -> Settings:
+        """This node's settings, as its process sees them."""
+        return Settings(
+            home=Path(self.env["RHENUS_HOME"]),
+            port=int(self.env["RHENUS_PORT"]),
+            node_name=self.name,
+            federation_insecure_http=True,
+        )
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -59,6 +74,8 @@ def live_node(name: str, organisation: str, home: Path) -> Iterator[DemoNode]:
         "RHENUS_LOG_LEVEL": "warning",
         # Small, so that the demo's few acts already produce signed checkpoints.
         "RHENUS_AUDIT_CHECKPOINT_EVERY": "2",
+        # Nodes on one machine federate over loopback; plain HTTP is refused for anything else.
+        "RHENUS_FEDERATION_INSECURE_HTTP": "true",
         "COLUMNS": "200",
     }
     rhenus = str(Path(sys.executable).parent / "rhenus")
@@ -82,7 +99,7 @@ def live_node(name: str, organisation: str, home: Path) -> Iterator[DemoNode]:
         match = re.search(r"One-time password:\s+(\S+)", log.read())
         if match is None:
             raise RuntimeError(f"{name} printed no one-time password")
-        yield DemoNode(name, organisation, url, match.group(1))
+        yield DemoNode(name, organisation, url, match.group(1), env)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -144,6 +161,19 @@ def run_demo() -> None:
             )
             created.raise_for_status()
             console.print(f"  {node.name}: created agent {username} <{email}>")
+
+        _step("Each node calls the other with a signed request (RFC 9421, keys from did:web)")
+        for sender, receiver in ((paris, berlin), (berlin, paris)):
+            settings = sender.settings()
+            answer = asyncio.run(
+                trust_client.ping(
+                    settings, Keyring.load(settings.keys_dir), receiver.url, f"from {sender.name}"
+                )
+            )
+            console.print(
+                f"  {receiver.name} verified {answer.sender} "
+                f"(key {answer.key_id.rpartition('#')[2]})"
+            )
 
         _step("Each node proves its audit log is intact (hash chain + signed checkpoints)")
         table = Table("node", "entries", "checkpoints", "verdict")

@@ -3,5 +3,6 @@
 from rhenus.accounts import models as accounts_models
 from rhenus.core import audit
 from rhenus.core.db import Base
+from rhenus.trust import models as trust_models
 
-__all__ = ["Base", "accounts_models", "audit"]
+__all__ = ["Base", "accounts_models", "audit", "trust_models"]

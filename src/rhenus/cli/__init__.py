@@ -12,6 +12,7 @@ from rich.table import Table
 
 from rhenus.cli import audit as audit_cli
 from rhenus.cli import backup as backup_cli
+from rhenus.cli import federation as federation_cli
 from rhenus.cli import keys as keys_cli
 from rhenus.cli import users as users_cli
 from rhenus.cli.common import console, settings_or_exit
@@ -28,6 +29,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(users_cli.app, name="users")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(federation_cli.app, name="federation")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 

@@ -36,6 +36,11 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def b64url_decode(text: str) -> bytes:
+    """Decode unpadded base64url (as JWKs and JWS use it)."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def _new_id() -> str:
     # Sortable by creation (date prefix) and unique without coordination.
     return datetime.now(UTC).strftime("%Y%m%d") + "-" + secrets.token_hex(4)

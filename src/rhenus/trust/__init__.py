@@ -1,0 +1,1 @@
+"""Trust between organisations: did:web identities, signed node-to-node requests, credentials."""

@@ -1,0 +1,67 @@
+"""The one way a node calls another: an httpx client that signs every request as this node.
+
+Plain HTTP is refused unless the target is a loopback address and the node runs with
+``federation_insecure_http`` (development federations on one machine).
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from rhenus.config import Settings
+from rhenus.core.keys import Keyring
+from rhenus.core.net import is_loopback_host
+from rhenus.trust.did import did_for_url
+from rhenus.trust.httpsig import NodeSignature
+from rhenus.trust.schemas import PingOut
+
+
+class PeerRefused(Exception):
+    """The peer answered with an error; ``detail`` is its problem's explanation."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status, self.detail = status, detail
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text[:500]
+
+
+class InsecureTarget(Exception):
+    """A federation request over plain HTTP to a non-loopback address, or without permission."""
+
+
+def federation_client(settings: Settings, keyring: Keyring, **kwargs: object) -> httpx.AsyncClient:
+    """A client whose requests carry this node's RFC 9421 signature."""
+
+    async def refuse_plain_http(request: httpx.Request) -> None:
+        if request.url.scheme == "https":
+            return
+        if not (settings.federation_insecure_http and is_loopback_host(request.url.host)):
+            raise InsecureTarget(
+                f"refusing plain HTTP to {request.url.host}: federation needs HTTPS "
+                "(RHENUS_FEDERATION_INSECURE_HTTP allows it to loopback peers only)"
+            )
+
+    return httpx.AsyncClient(
+        auth=NodeSignature(keyring, did_for_url(settings.public_url)),
+        event_hooks={"request": [refuse_plain_http]},
+        timeout=httpx.Timeout(30, connect=5),
+        follow_redirects=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def ping(settings: Settings, keyring: Keyring, peer_url: str, message: str) -> PingOut:
+    """Call a peer's signed ping; :class:`PeerRefused` with its reason if it refuses."""
+    async with federation_client(settings, keyring) as client:
+        response = await client.post(
+            peer_url.rstrip("/") + "/api/v1/federation/ping", json={"message": message}
+        )
+        if response.is_error:
+            raise PeerRefused(response.status_code, _detail(response))
+        return PingOut.model_validate(response.json())
