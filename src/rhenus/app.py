@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from rhenus import __version__
@@ -14,15 +15,23 @@ from rhenus.core.errors import install_problem_handlers
 from rhenus.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from rhenus.core.node import Node
 from rhenus.ops.api import router as ops_router
+from rhenus.trust import deps as trust_deps
+from rhenus.trust.anchor_api import router as anchor_router
 from rhenus.trust.api import router as trust_router
-from rhenus.trust.did import DidResolver
 
 # Routes that take file uploads get the upload limit; every other body gets max_body_bytes.
 UPLOAD_PATH_PREFIXES: tuple[str, ...] = ()  # the domains with upload routes add theirs
 
 
-def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
-    """The FastAPI app; opens (and closes) the node's parts unless ``node`` is given."""
+def create_app(
+    settings: Settings,
+    node: Node | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The FastAPI app; opens (and closes) the node's parts unless ``node`` is given.
+
+    ``transport`` routes the node's outgoing federation calls (tests join in-process nodes).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,13 +54,12 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     )
     if node is not None:
         app.state.node = node
-    app.state.did_resolver = DidResolver(
-        ttl=settings.did_cache_seconds, allow_http_loopback=settings.federation_insecure_http
-    )
+    trust_deps.install(app, settings, transport)
     install_problem_handlers(app)
     app.include_router(ops_router)
     app.include_router(accounts_router)
     app.include_router(trust_router)
+    app.include_router(anchor_router)
 
     def limit_for(path: str) -> int:
         if path.startswith(UPLOAD_PATH_PREFIXES):

@@ -74,8 +74,25 @@ class Settings(BaseSettings):
         100, ge=1, description="The node signs an audit checkpoint every N entries."
     )
 
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate chain; when set the node serves HTTPS."
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    tls_ca_file: Path | None = Field(
+        None, description="Extra PEM CA certificates trusted for calls to other nodes."
+    )
     federation_insecure_http: bool = Field(
         False, description="Allow plain-HTTP did:web resolution to loopback peers (development)."
+    )
+    trust_anchor: bool = Field(
+        False, description="This node acts as the federation's trust anchor (compliance API)."
+    )
+    trusted_anchors: list[str] = Field(
+        default_factory=list,
+        description="DIDs of the trust anchors whose compliance credentials this node accepts.",
+    )
+    compliance_cache_seconds: int = Field(
+        60, ge=0, description="How long a peer's verified compliance is trusted before re-checking."
     )
     did_cache_seconds: int = Field(
         300, ge=0, description="How long resolved DID documents are kept."
@@ -125,8 +142,11 @@ class Settings(BaseSettings):
             self.database_url = SecretStr(f"sqlite+aiosqlite:///{self.home / 'rhenus.db'}")
         if not self.blobs_url:
             self.blobs_url = (self.home / "blobs").as_uri()
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
         if not self.public_url:
-            self.public_url = f"http://{self.host}:{self.port}"
+            scheme = "https" if self.tls_cert_file else "http"
+            self.public_url = f"{scheme}://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
         if self.federation_insecure_http and not is_loopback_url(self.public_url):
             raise ValueError(

@@ -21,5 +21,6 @@ def test_demo_tells_the_story_to_the_end() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Demo complete" in result.stdout
     assert result.stdout.count(" verified did:web:127.0.0.1%3A") == 2
-    for node in ("fr-mininterieur", "de-berlin"):
+    assert result.stdout.count("compliant (labels: sovereign)") == 2
+    for node in ("eu-trust-anchor", "fr-mininterieur", "de-berlin"):
         assert re.search(rf"{node}\W+\d+\W+[1-9]\d*\W+intact", result.stdout), result.stdout

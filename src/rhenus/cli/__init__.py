@@ -14,6 +14,7 @@ from rhenus.cli import audit as audit_cli
 from rhenus.cli import backup as backup_cli
 from rhenus.cli import federation as federation_cli
 from rhenus.cli import keys as keys_cli
+from rhenus.cli import trust as trust_cli
 from rhenus.cli import users as users_cli
 from rhenus.cli.common import console, settings_or_exit
 from rhenus.ops.setup import initialise
@@ -30,6 +31,7 @@ app.add_typer(users_cli.app, name="users")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(federation_cli.app, name="federation")
+app.add_typer(trust_cli.app, name="trust")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 

@@ -6,6 +6,8 @@ Plain HTTP is refused unless the target is a loopback address and the node runs 
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from rhenus.config import Settings
@@ -35,9 +37,19 @@ class InsecureTarget(Exception):
     """A federation request over plain HTTP to a non-loopback address, or without permission."""
 
 
-def federation_client(settings: Settings, keyring: Keyring, **kwargs: object) -> httpx.AsyncClient:
-    """A client whose requests carry this node's RFC 9421 signature."""
+def public_client(settings: Settings, **kwargs: Any) -> httpx.AsyncClient:
+    """A client for other nodes' public documents (DID documents, credentials, status lists)."""
+    return _client(settings, auth=None, **kwargs)
 
+
+def federation_client(settings: Settings, keyring: Keyring, **kwargs: Any) -> httpx.AsyncClient:
+    """A client whose requests carry this node's RFC 9421 signature."""
+    return _client(
+        settings, auth=NodeSignature(keyring, did_for_url(settings.public_url)), **kwargs
+    )
+
+
+def _client(settings: Settings, *, auth: httpx.Auth | None, **kwargs: Any) -> httpx.AsyncClient:
     async def refuse_plain_http(request: httpx.Request) -> None:
         if request.url.scheme == "https":
             return
@@ -48,11 +60,11 @@ def federation_client(settings: Settings, keyring: Keyring, **kwargs: object) ->
             )
 
     return httpx.AsyncClient(
-        auth=NodeSignature(keyring, did_for_url(settings.public_url)),
+        auth=auth,
         event_hooks={"request": [refuse_plain_http]},
         timeout=httpx.Timeout(30, connect=5),
         follow_redirects=False,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

@@ -1,18 +1,43 @@
-"""The FastAPI dependency that admits only requests signed by a federation node."""
+"""FastAPI dependencies that admit only requests signed by federation nodes.
+
+``SignedNode``: a valid RFC 9421 signature by a key in the sender's did:web document (used by
+the anchor's compliance API: a participant asks for compliance before it has any).
+``SignedPeer``: the same, and the sender holds a valid, unrevoked compliance credential from a
+trust anchor this node trusts (every other federation route).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.exc import IntegrityError
 
+from rhenus.config import Settings
 from rhenus.core.errors import Unauthorized
 from rhenus.core.node import NodeDep
 from rhenus.trust import service
+from rhenus.trust.client import public_client
 from rhenus.trust.did import DidResolver
 from rhenus.trust.httpsig import WINDOW, SignedBy, verify_request
+from rhenus.trust.verifier import ComplianceChecker
+
+
+def install(
+    app: FastAPI, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> None:
+    """Give the app its DID resolver and compliance checker (one each, shared)."""
+    client = public_client(settings, transport=transport)
+    app.state.federation_transport = transport
+    app.state.did_resolver = DidResolver(
+        ttl=settings.did_cache_seconds,
+        allow_http_loopback=settings.federation_insecure_http,
+        client=client,
+    )
+    app.state.compliance = ComplianceChecker(
+        app.state.did_resolver, settings.trusted_anchors, ttl=settings.compliance_cache_seconds
+    )
 
 
 def get_resolver(request: Request) -> DidResolver:
@@ -20,7 +45,12 @@ def get_resolver(request: Request) -> DidResolver:
     return resolver
 
 
-async def signed_peer(
+def get_transport(request: Request) -> httpx.AsyncBaseTransport | None:
+    transport: httpx.AsyncBaseTransport | None = request.app.state.federation_transport
+    return transport
+
+
+async def signed_node(
     request: Request, node: NodeDep, resolver: Annotated[DidResolver, Depends(get_resolver)]
 ) -> SignedBy:
     """The verified sending node; 401 problem naming the reason otherwise.
@@ -31,12 +61,11 @@ async def signed_peer(
     target = node.settings.public_url + request.url.path
     if request.url.query:
         target += "?" + request.url.query
-    body = await request.body()
     sender = await verify_request(
         method=request.method,
         target_uri=target,
         headers=httpx.Headers(request.headers.raw),
-        body=body,
+        body=await request.body(),
         resolver=resolver,
     )
     try:
@@ -51,4 +80,15 @@ async def signed_peer(
     return sender
 
 
+async def signed_peer(
+    request: Request, sender: Annotated[SignedBy, Depends(signed_node)]
+) -> SignedBy:
+    """The verified sender, if it is compliant; 403 problem naming the reason otherwise."""
+    checker: ComplianceChecker = request.app.state.compliance
+    await checker.check(sender.did)
+    return sender
+
+
+SignedNode = Annotated[SignedBy, Depends(signed_node)]
 SignedPeer = Annotated[SignedBy, Depends(signed_peer)]
+Transport = Annotated[httpx.AsyncBaseTransport | None, Depends(get_transport)]

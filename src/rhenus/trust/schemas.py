@@ -16,3 +16,60 @@ class PingOut(BaseModel):
     receiver: str
     key_id: str
     echo: str
+
+
+class ParticipantIn(BaseModel):
+    """What an administrator states about the organisation (Gaia-X LegalParticipant)."""
+
+    legal_name: str = Field(min_length=1, max_length=255)
+    headquarters: str = Field(description="ISO 3166-2 subdivision code, e.g. FR-75C, DE-BE.")
+    legal_address: str = Field(description="ISO 3166-2 subdivision code of the legal seat.")
+    vat_id: str | None = Field(default=None, max_length=20)
+    eori: str | None = Field(default=None, max_length=20)
+    lei_code: str | None = Field(default=None, max_length=20)
+
+
+class CredentialOut(BaseModel):
+    token: str
+    digest: str
+
+
+class ComplianceRequest(BaseModel):
+    verifiableCredentials: list[str] = Field(min_length=1, max_length=20)
+
+
+class ComplianceOut(BaseModel):
+    complianceCredential: str
+    labels: list[str]
+
+
+class ParticipantOut(BaseModel):
+    did: str
+    legal_name: str
+    country: str
+    labels: list[str]
+    revoked: bool
+
+
+class RevokeIn(BaseModel):
+    did: str = Field(min_length=8, max_length=255)
+
+
+class TrustStatusOut(BaseModel):
+    did: str
+    participant_credential: str | None
+    compliance_credential: str | None
+    compliance_issuer: str | None
+    compliance_valid_until: str | None
+
+
+class ObtainComplianceIn(BaseModel):
+    anchor_url: str = Field(
+        min_length=8, max_length=500, description="The trust anchor's base URL."
+    )
+
+
+class ObtainComplianceOut(BaseModel):
+    anchor: str
+    digest: str
+    labels: list[str]

@@ -1,14 +1,16 @@
-"""Trust logic that needs the database: the replay guard for signed requests."""
+"""Trust logic that needs the database: replay guard, held credentials, the anchor's registry."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import utcnow
-from rhenus.trust.models import SeenNonce
+from rhenus.core.errors import NotFound
+from rhenus.trust.credentials import digest
+from rhenus.trust.models import RegisteredParticipant, SeenNonce, StoredCredential
 
 
 async def accept_nonce(
@@ -26,3 +28,84 @@ async def accept_nonce(
     session.add(SeenNonce(nonce=nonce, sender=sender[:255], seen_at=now))
     await session.flush()
     return True
+
+
+async def store_credential(
+    session: AsyncSession, *, kind: str, token: str, issuer: str, valid_until: datetime | None
+) -> StoredCredential:
+    """Keep a credential about this node (the newest of a kind is the one presented)."""
+    existing = await session.scalar(
+        select(StoredCredential).where(StoredCredential.digest == digest(token))
+    )
+    if existing is not None:
+        return existing
+    row = StoredCredential(
+        kind=kind,
+        issuer=issuer,
+        digest=digest(token),
+        token=token,
+        created_at=utcnow(),
+        valid_until=valid_until,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def latest_credential(session: AsyncSession, *, kind: str) -> StoredCredential | None:
+    """The newest credential of ``kind`` this node holds, if any."""
+    return await session.scalar(
+        select(StoredCredential)
+        .where(StoredCredential.kind == kind)
+        .order_by(StoredCredential.id.desc())
+        .limit(1)
+    )
+
+
+async def get_participant(session: AsyncSession, *, did: str) -> RegisteredParticipant | None:
+    return await session.get(RegisteredParticipant, did)
+
+
+async def register_participant(
+    session: AsyncSession,
+    *,
+    did: str,
+    legal_name: str,
+    country: str,
+    labels: list[str],
+    digests: list[str],
+) -> RegisteredParticipant:
+    """Record (or refresh) a compliant participant; a new one gets the next status index."""
+    row = await session.get(RegisteredParticipant, did)
+    if row is None:
+        highest = await session.scalar(select(func.max(RegisteredParticipant.status_index)))
+        row = RegisteredParticipant(did=did, status_index=(highest or 0) + 1, revoked_at=None)
+        session.add(row)
+    row.legal_name, row.country, row.labels = legal_name, country, labels
+    row.credential_digests, row.issued_at = digests, utcnow()
+    await session.flush()
+    return row
+
+
+async def revoke_participant(session: AsyncSession, *, did: str) -> RegisteredParticipant:
+    """Revoke a participant's compliance (its status bit is set from now on)."""
+    row = await session.get(RegisteredParticipant, did)
+    if row is None:
+        raise NotFound(f"no registered participant {did[:120]}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+async def list_participants(session: AsyncSession) -> list[RegisteredParticipant]:
+    rows = await session.scalars(select(RegisteredParticipant).order_by(RegisteredParticipant.did))
+    return list(rows.all())
+
+
+async def revoked_indexes(session: AsyncSession) -> list[int]:
+    rows = await session.scalars(
+        select(RegisteredParticipant.status_index).where(
+            RegisteredParticipant.revoked_at.is_not(None)
+        )
+    )
+    return list(rows.all())

@@ -1,191 +1,274 @@
-"""The encrypted object format: streaming AES-256-GCM in authenticated segments.
+"""The stored form of a blob: a header, then the plaintext as AES-256-GCM sealed segments.
 
-Byte layout of a stored object (all integers big-endian)::
+Byte layout (integers big-endian, ``k`` and ``w`` read from the bytes before them)::
 
-    magic      4   b"RHB\\x01"
-    segsize    4   plaintext bytes per segment (65536)
-    nprefix    7   random nonce prefix, fresh per object
-    klen       1   length of the KEK id
-    kek_id  klen   id of the key-encryption key (ASCII)
-    wlen       1   length of the wrapped data key
-    wrapped wlen   the object's random 256-bit data key, wrapped with the KEK (RFC 3394)
-    segment_0 … segment_n   AES-256-GCM ciphertext + 16-byte tag, segsize + 16 bytes each,
-                            the last one shorter (0 … segsize plaintext bytes)
+    offset    size  field
+    0         4     magic and format version: b"RHB" 0x02
+    4         4     S, plaintext bytes per segment (65536)
+    8         7     nonce prefix, random per object
+    15        1     k, length of the KEK id
+    16        k     KEK id (ASCII): the keyring KEK that wraps the data key
+    16+k      1     w, length of the wrapped data key
+    17+k      w     the object's random 256-bit data key, wrapped by the KEK (RFC 3394, w = 40)
+    B=17+k+w        -- end of the "key block"
+    B         8     N, plaintext size
+    B+8       32    sha-256 of the plaintext, i.e. the object's address
+    H=B+40          -- end of the header
+    H         16    header tag
+    H+16      …     segments 0 … n-1 with n = max(1, ceil(N / S)); segment i is the AES-256-GCM
+                    ciphertext of plaintext bytes [i*S, min((i+1)*S, N)) followed by its 16-byte
+                    tag, so the stored size is exactly H + 16 + N + 16*n
 
-Segment i is sealed with nonce ``nprefix || i (4 bytes) || last (1 byte: 1 on the final
-segment)`` and associated data = the header bytes, plus, on the final segment only, the sha-256
-of the whole plaintext — which is the object's address. So a reader that knows the address
-detects: any edited byte (tag), reordered segments (counter in the nonce), truncation (no segment
-carries last=1 where the stream ends), an object moved to another address (final tag), and an
-edited header (associated data of every segment). Every segment is authenticated before its
-plaintext is released. (The construction is the STREAM scheme of Hoang, Reyhanitabar, Rogaway
-and Vizár, as used by Tink's streaming AEAD and age.)
+Every object has its own data key. Nonces are 12 bytes, ``prefix (7) || counter (4) || flag (1)``:
+segment ``i`` uses counter ``i`` and flag 1 if it is the last segment, else 0; the header tag (an
+AES-GCM tag over no plaintext) uses counter 0xFFFFFFFF and flag 2, which no segment nonce has.
+Associated data: the key block for segments 0 … n-2; the whole header for the last segment and
+for the header tag.
+
+Why this shape: the writer learns N and the hash only at the end, so it seals the early segments
+with what it knows up front and writes the header last (both backends spool to a file first).
+What a reader that knows the address detects, before releasing any plaintext it concerns:
+
+* an edited byte anywhere: a tag fails (key block: every segment; N or hash: the header tag);
+* reordered segments: the counter is in the nonce;
+* truncation, a dropped or an appended segment: N is authenticated, so n and the exact stored
+  size are known, and the last segment must carry flag 1;
+* segments or files swapped between objects: another data key, and the authenticated hash must
+  equal the address asked for.
+
+This is the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár 2015) on AES-GCM.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import struct
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rhenus.core.keys import Keyring, KeyringError
 
-MAGIC = b"RHB\x01"
+MAGIC = b"RHB\x02"
 SEGMENT = 64 * 1024
 TAG = 16
-_FIXED = len(MAGIC) + 4 + 7 + 1  # up to and including klen
+PREFIX = 7
+_FIXED = len(MAGIC) + 4 + PREFIX  # magic, segment size, nonce prefix
+_TRAILER = 8 + 32  # plaintext size and sha-256, after the key block
+# The longest header there can be (k and w are one byte each): read this much to find the size.
+MAX_HEADER = _FIXED + 1 + 255 + 1 + 255 + _TRAILER + TAG
+_MAX_SEGMENT = 16 * 1024 * 1024  # bounds what a reader buffers for one (hostile) segment
+_HEADER_COUNTER = 0xFFFFFFFF
 
 
 class EnvelopeError(Exception):
-    """The stored bytes are not a valid object for this address (tampered, truncated, moved)."""
+    """The bytes are not a valid object for this address (edited, truncated, moved, wrong keys)."""
 
 
-def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
-    return prefix + struct.pack(">I", index) + (b"\x01" if last else b"\x00")
+def _nonce(prefix: bytes, counter: int, flag: int) -> bytes:
+    return prefix + struct.pack(">IB", counter, flag)
+
+
+def segment_count(size: int, segment_size: int = SEGMENT) -> int:
+    """Segments of an object of ``size`` plaintext bytes (an empty object has one, empty)."""
+    return max(1, -(-size // segment_size))
+
+
+def stored_size(header_size: int, size: int, segment_size: int = SEGMENT) -> int:
+    """Bytes stored for ``size`` plaintext bytes behind a header (tag included) of that size."""
+    return header_size + size + TAG * segment_count(size, segment_size)
 
 
 class Sealer:
-    """Encrypts a plaintext stream; feed it with :meth:`update`, close it with :meth:`finish`."""
+    """Encrypts one plaintext stream: :meth:`update` as data comes, then :meth:`finish`.
+
+    The caller writes ``header_size`` placeholder bytes first, then the output of ``update`` and
+    the final segment, then the header returned by ``finish`` over the placeholder.
+    """
 
     def __init__(self, keyring: Keyring, segment_size: int = SEGMENT) -> None:
         data_key = secrets.token_bytes(32)
         kek_id, wrapped = keyring.wrap(data_key)
         kek = kek_id.encode("ascii")
-        self.prefix = secrets.token_bytes(7)
-        self.segment_size = segment_size
-        self.header = (
-            MAGIC
-            + struct.pack(">I", segment_size)
-            + self.prefix
-            + bytes([len(kek)])
-            + kek
-            + bytes([len(wrapped)])
-            + wrapped
+        self._prefix = secrets.token_bytes(PREFIX)
+        self._key_block = b"".join(
+            [
+                MAGIC,
+                struct.pack(">I", segment_size),
+                self._prefix,
+                bytes([len(kek)]),
+                kek,
+                bytes([len(wrapped)]),
+                wrapped,
+            ]
         )
-        self._aead = AESGCM(data_key)
-        self._pending = bytearray()
-        self._index = 0
-        self._hash = hashlib.sha256()
+        self.header_size = len(self._key_block) + _TRAILER + TAG
+        self.segment_size = segment_size
         self.size = 0
+        self._aead = AESGCM(data_key)
+        self._hash = hashlib.sha256()
+        self._pending = bytearray()
+        self._counter = 0
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
 
     def update(self, data: bytes) -> bytes:
-        """Ciphertext of every segment that is complete *and* known not to be the last."""
+        """Sealed segments that are complete and known not to be the last one."""
         self._hash.update(data)
         self.size += len(data)
         self._pending += data
         out = bytearray()
-        # A full segment is sealed only once more data follows it: the final one needs last=1.
+        # A full segment is sealed only once more data follows it: the last one needs flag 1.
         while len(self._pending) > self.segment_size:
-            out += self._seal(bytes(self._pending[: self.segment_size]), last=False)
+            out += self._seal(bytes(self._pending[: self.segment_size]), self._key_block, 0)
             del self._pending[: self.segment_size]
         return bytes(out)
 
-    def finish(self) -> tuple[bytes, str]:
-        """The final segment and the sha-256 (hex) of the whole plaintext."""
-        digest = self._hash.hexdigest()
-        tail = self._seal(bytes(self._pending), last=True, digest=bytes.fromhex(digest))
+    def finish(self) -> tuple[bytes, bytes]:
+        """The last sealed segment, and the header (with its tag) for the start of the object."""
+        if self._counter >= _HEADER_COUNTER:
+            raise EnvelopeError("object too large for 32-bit segment counters")
+        header = self._key_block + struct.pack(">Q", self.size) + self._hash.digest()
+        last = self._seal(bytes(self._pending), header, 1)
         self._pending.clear()
-        return tail, digest
+        tag = self._aead.encrypt(_nonce(self._prefix, _HEADER_COUNTER, 2), b"", header)
+        return last, header + tag
 
-    def _seal(self, plain: bytes, *, last: bool, digest: bytes = b"") -> bytes:
-        nonce = _nonce(self.prefix, self._index, last)
-        self._index += 1
-        return self._aead.encrypt(nonce, plain, self.header + digest)
+    def _seal(self, plain: bytes, aad: bytes, flag: int) -> bytes:
+        nonce = _nonce(self._prefix, self._counter, flag)
+        self._counter += 1
+        return self._aead.encrypt(nonce, plain, aad)
+
+
+@dataclass(frozen=True)
+class Header:
+    """An authenticated header: its fields, and the cipher for the object's segments."""
+
+    size: int
+    sha256: str
+    segment_size: int
+    prefix: bytes
+    key_block: bytes
+    header: bytes
+    length: int  # stored bytes up to the first segment (header and its tag)
+    aead: AESGCM
+
+    def segment_length(self, index: int) -> int:
+        """Stored bytes of segment ``index`` (plaintext plus tag)."""
+        last = segment_count(self.size, self.segment_size) - 1
+        if index < last:
+            return self.segment_size + TAG
+        return self.size - last * self.segment_size + TAG
+
+
+def read_header(data: bytes, keyring: Keyring, address: str) -> Header | None:
+    """The header at the start of ``data``, authenticated; None if ``data`` is too short yet.
+
+    Raises :class:`EnvelopeError` if it is not a header, does not authenticate with the
+    keyring, or belongs to another address.
+    """
+    if len(data) < _FIXED + 1:
+        return None if MAGIC.startswith(data[:4]) else _fail("not a Rhenus object (bad magic)")
+    if data[:4] != MAGIC:
+        _fail("not a Rhenus object, or an unknown format version")
+    k = data[_FIXED]
+    if len(data) < _FIXED + 1 + k + 1:
+        return None
+    w = data[_FIXED + 1 + k]
+    block_end = _FIXED + 2 + k + w
+    end = block_end + _TRAILER
+    if len(data) < end + TAG:
+        return None
+    (segment_size,) = struct.unpack(">I", data[4:8])
+    if not 0 < segment_size <= _MAX_SEGMENT:
+        _fail(f"implausible segment size {segment_size}")
+    try:
+        kek_id = data[_FIXED + 1 : _FIXED + 1 + k].decode("ascii")
+        aead = AESGCM(keyring.unwrap(kek_id, data[_FIXED + 2 + k : block_end]))
+    except (UnicodeDecodeError, KeyringError, ValueError) as exc:
+        raise EnvelopeError(f"the data key does not unwrap: {exc}") from exc
+    header = data[:end]
+    prefix = data[8 : 8 + PREFIX]
+    try:
+        aead.decrypt(_nonce(prefix, _HEADER_COUNTER, 2), data[end : end + TAG], header)
+    except InvalidTag as exc:
+        raise EnvelopeError("the header fails authentication") from exc
+    size, digest = struct.unpack(">Q32s", data[block_end:end])
+    # Constant-time is not needed (the address is public), but it costs nothing.
+    if not hmac.compare_digest(digest, bytes.fromhex(address)):
+        _fail("the object belongs to another address")
+    if segment_count(size, segment_size) >= _HEADER_COUNTER:
+        _fail("implausible plaintext size")
+    return Header(
+        size=size,
+        sha256=address,
+        segment_size=segment_size,
+        prefix=prefix,
+        key_block=data[:block_end],
+        header=header,
+        length=end + TAG,
+        aead=aead,
+    )
+
+
+def _fail(reason: str) -> None:
+    raise EnvelopeError(reason)
 
 
 class Opener:
-    """Decrypts and verifies a stored object against its address, segment by segment."""
+    """Decrypts and verifies one stored object against its address, segment by segment."""
 
     def __init__(self, keyring: Keyring, address: str) -> None:
-        self.keyring = keyring
-        self.digest = bytes.fromhex(address)
+        self._keyring = keyring
+        self._address = address
+        self._header: Header | None = None
         self._buffer = bytearray()
-        self._header: bytes | None = None
-        self._aead: AESGCM | None = None
-        self._prefix = b""
-        self._segment = 0
         self._index = 0
+        self._count = 0
         self._hash = hashlib.sha256()
 
     def update(self, data: bytes) -> bytes:
-        """Plaintext of the segments that are complete and not the last one."""
+        """Plaintext of every segment completed by ``data``, each one authenticated first."""
         self._buffer += data
-        if self._header is None and not self._parse_header():
-            return b""
+        if self._header is None:
+            self._header = read_header(bytes(self._buffer), self._keyring, self._address)
+            if self._header is None:
+                return b""
+            del self._buffer[: self._header.length]
+            self._count = segment_count(self._header.size, self._header.segment_size)
         out = bytearray()
-        size = self._segment + TAG
-        while len(self._buffer) > size:
-            out += self._open(bytes(self._buffer[:size]), last=False)
-            del self._buffer[:size]
+        while self._index < self._count:
+            length = self._header.segment_length(self._index)
+            if len(self._buffer) < length:
+                break
+            out += self._open(self._header, bytes(self._buffer[:length]))
+            del self._buffer[:length]
+        if self._index == self._count and self._buffer:
+            raise EnvelopeError("bytes after the last segment")
         return bytes(out)
 
-    def finish(self) -> bytes:
-        """The last segment's plaintext, once the whole stream is verified."""
+    def finish(self) -> None:
+        """Check that the stream ended exactly after the last segment."""
         if self._header is None:
             raise EnvelopeError("the object ends inside its header")
-        if len(self._buffer) < TAG:
-            raise EnvelopeError("the object is truncated")
-        plain = self._open(bytes(self._buffer), last=True)
-        self._buffer.clear()
-        if self._hash.digest() != self.digest:
-            raise EnvelopeError("the content does not hash to its address")
-        return plain
+        if self._index < self._count:
+            raise EnvelopeError(f"the object is truncated in segment {self._index}")
 
-    def _parse_header(self) -> bool:
-        buf = self._buffer
-        if len(buf) < _FIXED:
-            return False
-        if bytes(buf[:4]) != MAGIC:
-            raise EnvelopeError("not a Rhenus object (bad magic)")
-        klen = buf[_FIXED - 1]
-        if len(buf) < _FIXED + klen + 1:
-            return False
-        wlen = buf[_FIXED + klen]
-        end = _FIXED + klen + 1 + wlen
-        if len(buf) < end:
-            return False
-        (segment,) = struct.unpack(">I", bytes(buf[4:8]))
-        if not 0 < segment <= 16 * 1024 * 1024:
-            raise EnvelopeError("implausible segment size in header")
+    def _open(self, header: Header, sealed: bytes) -> bytes:
+        last = self._index == self._count - 1
+        nonce = _nonce(header.prefix, self._index, 1 if last else 0)
         try:
-            kek_id = bytes(buf[_FIXED : _FIXED + klen]).decode("ascii")
-            data_key = self.keyring.unwrap(kek_id, bytes(buf[_FIXED + klen + 1 : end]))
-        except (UnicodeDecodeError, KeyringError) as exc:
-            raise EnvelopeError(f"the data key does not unwrap: {exc}") from exc
-        self._header = bytes(buf[:end])
-        self._prefix = bytes(buf[8:15])
-        self._segment = segment
-        self._aead = AESGCM(data_key)
-        del buf[:end]
-        return True
-
-    def _open(self, sealed: bytes, *, last: bool) -> bytes:
-        assert self._aead is not None
-        assert self._header is not None
-        aad = self._header + (self.digest if last else b"")
-        try:
-            plain = self._aead.decrypt(_nonce(self._prefix, self._index, last), sealed, aad)
+            plain = header.aead.decrypt(nonce, sealed, header.header if last else header.key_block)
         except InvalidTag as exc:
-            where = "final segment" if last else f"segment {self._index}"
-            raise EnvelopeError(f"{where} fails authentication") from exc
+            raise EnvelopeError(f"segment {self._index} fails authentication") from exc
         self._index += 1
         self._hash.update(plain)
+        if last and self._hash.hexdigest() != self._address:
+            # Unreachable unless the writer itself lied; checked anyway, it is the address.
+            raise EnvelopeError("the content does not hash to its address")
         return plain
-
-
-def plaintext_size(stored_size: int, header_size: int, segment: int = SEGMENT) -> int:
-    """Plaintext bytes of a stored object of ``stored_size`` bytes."""
-    body = stored_size - header_size
-    segments = max(1, -(-body // (segment + TAG)))
-    return body - segments * TAG
-
-
-def header_size(stored_prefix: bytes) -> int:
-    """Size of the header, read from the first bytes of a stored object (at least 300 bytes)."""
-    if stored_prefix[:4] != MAGIC or len(stored_prefix) < _FIXED + 1:
-        raise EnvelopeError("not a Rhenus object (bad magic)")
-    klen = stored_prefix[_FIXED - 1]
-    return _FIXED + klen + 1 + stored_prefix[_FIXED + klen]

@@ -1,0 +1,166 @@
+"""The federation's story, told by live nodes on this machine (``make demo``).
+
+Each issue extends it. Today: a trust anchor and two sovereign nodes — a French ministry and a
+German Land — start from nothing, each with its own keys, database, encrypted blob store and
+audit log; administrators sign in and register agents; each organisation signs its Gaia-X
+self-description and obtains a compliance credential from the anchor; the two nodes call each
+other with requests signed by their did:web keys; every node proves its audit log intact. Every
+process the demo starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from rhenus.core.keys import Keyring
+from rhenus.demo.nodes import LiveNode, free_port, live_node
+from rhenus.trust.client import ping
+from rhenus.trust.did import did_for_url
+
+console = Console()
+
+PARTICIPANTS: dict[str, dict[str, Any]] = {
+    "fr-mininterieur": {
+        "organisation": "Ministère de l'Intérieur",
+        "facts": {
+            "legal_name": "Ministère de l'Intérieur",
+            "vat_id": "FR40303265045",
+            "headquarters": "FR-75C",
+            "legal_address": "FR-75C",
+        },
+        "agent": ("jeanne.dupont", "jeanne.dupont@interieur.gouv.fr"),
+    },
+    "de-berlin": {
+        "organisation": "Land Berlin",
+        "facts": {
+            "legal_name": "Land Berlin",
+            "vat_id": "DE136695976",
+            "headquarters": "DE-BE",
+            "legal_address": "DE-BE",
+        },
+        "agent": ("max.mustermann", "max.mustermann@berlin.de"),
+    },
+}
+
+
+def _step(text: str) -> None:
+    console.print(f"\n[bold cyan]▶ {text}[/]")
+
+
+def _check(response: httpx.Response) -> Any:
+    """The JSON body of a successful response; the demo stops on any error."""
+    if response.is_error:
+        raise RuntimeError(
+            f"{response.request.url} answered {response.status_code}: {response.text}"
+        )
+    return response.json()
+
+
+def run_demo() -> None:
+    """Tell the story; raises if any step does not hold."""
+    with ExitStack() as stack, httpx.Client(timeout=60) as http:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rhenus-demo-")))
+        anchor_port = free_port()
+        anchor_did = did_for_url(f"http://127.0.0.1:{anchor_port}")
+        common = {
+            # Nodes on one machine federate over loopback; plain HTTP to anything else is refused.
+            "RHENUS_FEDERATION_INSECURE_HTTP": "true",
+            "RHENUS_TRUSTED_ANCHORS": json.dumps([anchor_did]),
+        }
+
+        _step("A trust anchor and two organisations start their own sovereign nodes")
+        anchor = stack.enter_context(
+            live_node(
+                "eu-trust-anchor",
+                "Federation trust anchor",
+                root / "anchor",
+                port=anchor_port,
+                extra_env={**common, "RHENUS_TRUST_ANCHOR": "true"},
+            )
+        )
+        nodes: dict[str, LiveNode] = {}
+        for name, about in PARTICIPANTS.items():
+            nodes[name] = stack.enter_context(
+                live_node(name, str(about["organisation"]), root / name, extra_env=common)
+            )
+        for node in (anchor, *nodes.values()):
+            console.print(f"  {node.organisation:<28} {node.url}  {node.did}")
+
+        _step("Each administrator signs in with the one-time password and sets a new one")
+        for node in (anchor, *nodes.values()):
+            node.sign_in(http, f"{node.name}-demo-password")
+            console.print(f"  {node.name}: signed in as admin")
+
+        _step("Each organisation registers one of its agents")
+        for name, node in nodes.items():
+            username, email = PARTICIPANTS[name]["agent"]
+            _check(
+                http.post(
+                    f"{node.url}/api/v1/users",
+                    headers=node.headers(),
+                    json={"username": username, "email": email},
+                )
+            )
+            console.print(f"  {name}: created agent {username} <{email}>")
+
+        _step("Each organisation signs its Gaia-X self-description; the anchor checks it")
+        for name, node in nodes.items():
+            _check(
+                http.post(
+                    f"{node.url}/api/v1/trust/participant",
+                    headers=node.headers(),
+                    json=PARTICIPANTS[name]["facts"],
+                )
+            )
+            answer = _check(
+                http.post(
+                    f"{node.url}/api/v1/trust/compliance-requests",
+                    headers=node.headers(),
+                    json={"anchor_url": anchor.url},
+                )
+            )
+            labels = ", ".join(answer["labels"]) or "none"
+            console.print(
+                f"  {name}: compliant (labels: {labels}), credential {answer['digest'][:20]}…"
+            )
+        registry = _check(http.get(f"{anchor.url}/api/v1/trust/participants"))
+        console.print(f"  anchor registry: {', '.join(p['legal_name'] for p in registry)}")
+
+        _step("Each node calls the other with a signed request (RFC 9421, keys from did:web)")
+        pairs = [
+            (nodes["fr-mininterieur"], nodes["de-berlin"]),
+            (nodes["de-berlin"], nodes["fr-mininterieur"]),
+        ]
+        for sender, receiver in pairs:
+            settings = sender.settings()
+            answer_ping = asyncio.run(
+                ping(settings, Keyring.load(settings.keys_dir), receiver.url, f"from {sender.name}")
+            )
+            console.print(
+                f"  {receiver.name} verified {answer_ping.sender} "
+                f"(key {answer_ping.key_id.rpartition('#')[2]}, compliant)"
+            )
+
+        _step("Each node proves its audit log is intact (hash chain + signed checkpoints)")
+        table = Table("node", "entries", "checkpoints", "verdict")
+        for node in (anchor, *nodes.values()):
+            result = _check(http.get(f"{node.url}/api/v1/audit/verify", headers=node.headers()))
+            if not result["ok"]:
+                raise RuntimeError(f"{node.name}: audit log does not verify: {result['reason']}")
+            table.add_row(
+                node.name, str(result["entries"]), str(result["checkpoints"]), "[green]intact[/]"
+            )
+        console.print(table)
+    console.print(
+        "\n[bold green]Demo complete.[/] Every node was stopped. "
+        "Next chapters: catalogue, contracts."
+    )

@@ -1,0 +1,124 @@
+"""A trust anchor and two participant nodes as real processes on loopback, driven by the CLI:
+self-descriptions, compliance, signed calls both ways, revocation."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rhenus.cli import app
+from rhenus.demo.nodes import LiveNode, free_port, live_node
+from rhenus.trust.did import did_for_url
+
+
+def rhenus_as(node: LiveNode, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env={**node.env, "COLUMNS": "200"})
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def federation() -> Iterator[dict[str, LiveNode]]:
+    with ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        port = free_port()
+        common = {
+            "RHENUS_FEDERATION_INSECURE_HTTP": "true",
+            "RHENUS_TRUSTED_ANCHORS": json.dumps([did_for_url(f"http://127.0.0.1:{port}")]),
+            "RHENUS_COMPLIANCE_CACHE_SECONDS": "0",
+        }
+        nodes = {
+            "anchor": stack.enter_context(
+                live_node(
+                    "anchor",
+                    "Anchor",
+                    root / "anchor",
+                    port=port,
+                    extra_env={**common, "RHENUS_TRUST_ANCHOR": "true"},
+                )
+            ),
+            "paris": stack.enter_context(
+                live_node("fr-mininterieur", "Ministère", root / "paris", extra_env=common)
+            ),
+            "berlin": stack.enter_context(
+                live_node("de-berlin", "Land Berlin", root / "berlin", extra_env=common)
+            ),
+        }
+        yield nodes
+
+
+FACTS = {
+    "paris": [
+        "--legal-name",
+        "Ministère de l'Intérieur",
+        "--vat",
+        "FR40303265045",
+        "--headquarters",
+        "FR-75C",
+        "--legal-address",
+        "FR-75C",
+    ],
+    "berlin": [
+        "--legal-name",
+        "Land Berlin",
+        "--vat",
+        "DE136695976",
+        "--headquarters",
+        "DE-BE",
+        "--legal-address",
+        "DE-BE",
+    ],
+}
+
+
+def test_participants_obtain_compliance_and_call_each_other(
+    federation: dict[str, LiveNode],
+) -> None:
+    anchor = federation["anchor"]
+    for name in ("paris", "berlin"):
+        node = federation[name]
+        code, out = rhenus_as(node, "federation", "ping", federation["anchor"].url)
+        assert code == 1
+        assert "publishes no compliance credential" in out or "has no compliance" in out
+        assert rhenus_as(node, "trust", "participant", "create", *FACTS[name])[0] == 0
+        code, out = rhenus_as(node, "trust", "request-compliance", "--anchor", anchor.url)
+        assert code == 0, out
+        assert "Compliant" in out
+        assert "sovereign" in out
+        code, out = rhenus_as(node, "trust", "status")
+        assert anchor.did in out
+    for sender, receiver in (("paris", "berlin"), ("berlin", "paris")):
+        code, out = rhenus_as(federation[sender], "federation", "ping", federation[receiver].url)
+        assert code == 0, out
+        assert f"verified this node as {federation[sender].did}" in out
+
+
+def test_revoked_participant_is_refused(federation: dict[str, LiveNode]) -> None:
+    paris, berlin = federation["paris"], federation["berlin"]
+    code, out = rhenus_as(federation["anchor"], "trust", "revoke", paris.did)
+    assert code == 0, out
+    code, out = rhenus_as(paris, "federation", "ping", berlin.url)
+    assert code == 1
+    assert "403" in out
+    assert "revoked" in out
+    assert rhenus_as(berlin, "federation", "ping", paris.url)[0] == 0  # Berlin is still fine
+
+
+def test_plain_http_is_refused_unless_allowed_and_loopback(tmp_path: Path) -> None:
+    env = {"RHENUS_HOME": str(tmp_path), "COLUMNS": "200"}
+    assert CliRunner().invoke(app, ["init"], env=env).exit_code == 0
+    cases = [
+        ({}, "http://127.0.0.1:9"),  # loopback, but insecure HTTP not allowed
+        ({"RHENUS_FEDERATION_INSECURE_HTTP": "true"}, "http://peer.invalid:8080"),
+    ]
+    for extra, target in cases:
+        result = CliRunner().invoke(app, ["federation", "ping", target], env={**env, **extra})
+        assert result.exit_code == 1
+        assert "refusing plain HTTP" in result.output
