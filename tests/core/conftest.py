@@ -1,4 +1,11 @@
-"""Blob store fixtures: a real S3 server (``rclone serve s3``) and a store of each backend."""
+"""Blob store fixtures: a real S3 server (``rclone serve s3``) and an empty store per backend.
+
+``blob_store`` (and ``backend``, which says where it keeps its bytes) is parametrized over the
+backends, so every blob test runs on a local directory and on S3 (ids ``[local]``, ``[s3]``).
+The S3 server starts once per session on a free loopback port and serves a temporary
+directory: a bucket is a subdirectory there, an object a file — so tests can look at the bytes
+the way someone with access to the bucket's disks would.
+"""
 
 from __future__ import annotations
 
@@ -17,60 +24,83 @@ from rhenus.core.blobs import BlobStore, open_blob_store
 from rhenus.core.keys import Keyring
 from tests.support.postgres import free_port
 
-ACCESS, SECRET = "rhenus-test", "rhenus-test-secret-key"
+ACCESS_KEY, SECRET_KEY = "rhenus-test", "rhenus-test-secret-key"
+BACKENDS = ["local", "s3"]
 
 
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str
-    root: Path
+    root: Path  # the directory served: one subdirectory per bucket
 
-    def url(self, bucket: str) -> str:
-        return f"s3://{bucket}?endpoint={self.endpoint}&region=eu-central-1"
+    def url(self, bucket: str, spool: Path) -> str:
+        return f"s3://{bucket}?endpoint={self.endpoint}&region=us-east-1&spool={spool}"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An empty store's URL, and the directory where its stored bytes end up on disk."""
+
+    name: str
+    url: str
+    disk: Path
+
+
+def make_store(url: str, keyring: Keyring) -> BlobStore:
+    return open_blob_store(
+        url, keyring, s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SECRET_KEY
+    )
+
+
+def stored_files(backend: Backend) -> list[Path]:
+    """The files holding objects, as found on disk (temporary files aside)."""
+    found = (p for p in backend.disk.rglob("*") if p.is_file())
+    return sorted(p for p in found if p.relative_to(backend.disk).parts[0] != "tmp")
+
+
+def temp_files(store: BlobStore) -> list[Path]:
+    return sorted(store.temp_dir.iterdir()) if store.temp_dir.is_dir() else []
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], endpoint: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"rclone serve s3 exited:\n{log.read_text()}")
+        try:
+            httpx.get(endpoint, timeout=1)  # any HTTP answer (403 without a signature) will do
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rclone serve s3 did not answer:\n{log.read_text()}") from None
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real S3 server on loopback, serving a temporary directory."""
-    root = tmp_path_factory.mktemp("s3")
+    base = tmp_path_factory.mktemp("s3")
+    root = base / "data"
+    root.mkdir()
+    log = base / "rclone.log"
     port = free_port()
-    rclone = str(Path(sys.executable).parent / "rclone")
-    process = subprocess.Popen(
-        [
-            rclone,
-            "serve",
-            "s3",
-            "--addr",
-            f"127.0.0.1:{port}",
-            "--auth-key",
-            f"{ACCESS},{SECRET}",
-            "--vfs-cache-mode",
-            "writes",
-            "--cache-dir",
-            str(root / ".cache"),
-            str(root / "data"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    (root / "data").mkdir()
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            httpx.get(endpoint, timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.1)
+    rclone = Path(sys.executable).parent / "rclone"
+    command = [str(rclone), "serve", "s3", "--addr", f"127.0.0.1:{port}"]
+    command += ["--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", "--config", "", str(root)]
+    # The log goes to a file: a pipe nobody reads would stall the server once full.
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        yield S3Server(endpoint, root / "data")
+        endpoint = f"http://127.0.0.1:{port}"
+        _wait_until_serving(process, endpoint, log)
+        yield S3Server(endpoint, root)
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -78,26 +108,21 @@ def keyring(tmp_path: Path) -> Keyring:
     return Keyring.create(tmp_path / "keys")
 
 
-def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if kind == "local":
-        return (tmp_path / "blobs").as_uri()
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A fresh store location of each backend: a directory, or a new bucket."""
+    if request.param == "local":
+        root = tmp_path / "blobs"
+        return Backend("local", root.as_uri(), root)
     server: S3Server = request.getfixturevalue("s3_server")
-    return server.url(f"b-{uuid.uuid4().hex[:12]}") + f"&spool={tmp_path / 'spool'}"
-
-
-def make_store(url: str, keyring: Keyring) -> BlobStore:
-    return open_blob_store(url, keyring, s3_access_key_id=ACCESS, s3_secret_access_key=SECRET)
-
-
-@pytest.fixture(params=["local", "s3"])
-def blob_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty store of each backend."""
-    return store_url(request.param, tmp_path, request)
+    bucket = f"rhenus-{uuid.uuid4().hex[:12]}"
+    return Backend("s3", server.url(bucket, tmp_path / "spool"), server.root / bucket)
 
 
 @pytest.fixture
-async def blob_store(blob_url: str, keyring: Keyring) -> AsyncIterator[BlobStore]:
-    store = make_store(blob_url, keyring)
+async def blob_store(backend: Backend, keyring: Keyring) -> AsyncIterator[BlobStore]:
+    """An empty store of each backend (ids ``local`` and ``s3``)."""
+    store = make_store(backend.url, keyring)
     try:
         yield store
     finally:

@@ -1,5 +1,6 @@
-"""A trust anchor and two participant nodes as real processes on loopback, driven by the CLI:
-self-descriptions, compliance, signed calls both ways, revocation."""
+"""A trust anchor and two participant nodes as real processes on loopback, over TLS with the
+development CA, driven by the CLI: self-descriptions, compliance, signed calls both ways,
+revocation."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rhenus.cli import app
-from rhenus.demo.nodes import LiveNode, free_port, live_node
+from rhenus.demo.nodes import Fleet, LiveNode, dev_tls, free_port
 from rhenus.trust.did import did_for_url
 
 
@@ -28,29 +29,26 @@ def rhenus_as(node: LiveNode, *args: str) -> tuple[int, str]:
 def federation() -> Iterator[dict[str, LiveNode]]:
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        _, tls = dev_tls(root / "ca", ["anchor", "paris", "berlin"])
         port = free_port()
         common = {
-            "RHENUS_FEDERATION_INSECURE_HTTP": "true",
-            "RHENUS_TRUSTED_ANCHORS": json.dumps([did_for_url(f"http://127.0.0.1:{port}")]),
+            "RHENUS_TRUSTED_ANCHORS": json.dumps([did_for_url(f"https://127.0.0.1:{port}")]),
             "RHENUS_COMPLIANCE_CACHE_SECONDS": "0",
         }
+        fleet = stack.enter_context(Fleet())
+        anchor_env = {**common, **tls["anchor"], "RHENUS_TRUST_ANCHOR": "true"}
         nodes = {
-            "anchor": stack.enter_context(
-                live_node(
-                    "anchor",
-                    "Anchor",
-                    root / "anchor",
-                    port=port,
-                    extra_env={**common, "RHENUS_TRUST_ANCHOR": "true"},
-                )
+            "anchor": fleet.start(
+                "anchor", "Anchor", root / "anchor", port=port, extra_env=anchor_env
             ),
-            "paris": stack.enter_context(
-                live_node("fr-mininterieur", "Ministère", root / "paris", extra_env=common)
+            "paris": fleet.start(
+                "fr-mininterieur", "Ministère", root / "paris", extra_env={**common, **tls["paris"]}
             ),
-            "berlin": stack.enter_context(
-                live_node("de-berlin", "Land Berlin", root / "berlin", extra_env=common)
+            "berlin": fleet.start(
+                "de-berlin", "Land Berlin", root / "berlin", extra_env={**common, **tls["berlin"]}
             ),
         }
+        assert all(node.url.startswith("https://") for node in nodes.values())
         yield nodes
 
 

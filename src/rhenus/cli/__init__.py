@@ -78,7 +78,11 @@ def run() -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
         proxy_headers=False,
+        # Peers keep idle keep-alive connections open; do not wait on them for long at shutdown.
+        timeout_graceful_shutdown=5,
         server_header=False,
     )
 

@@ -9,10 +9,12 @@ import httpx
 import typer
 
 from rhenus.cli.common import console, err_console, settings_or_exit
+from rhenus.cli.devca import dev_ca
 from rhenus.core.keys import Keyring
 from rhenus.trust import client
 
 app = typer.Typer(help="Reach other nodes of the federation.", no_args_is_help=True)
+app.command("dev-ca")(dev_ca)
 
 
 @app.command("ping")

@@ -46,7 +46,7 @@ def _new_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d") + "-" + secrets.token_hex(4)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a secret file atomically with mode 0600 (never world-readable, not even briefly)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -142,7 +142,7 @@ class Keyring:
             "keks": sorted(self.keks),
             "dates": self.dates,
         }
-        _write_private(self.directory / MANIFEST, json.dumps(manifest, indent=2).encode())
+        write_private(self.directory / MANIFEST, json.dumps(manifest, indent=2).encode())
 
     def rotate_signing(self) -> SigningKey:
         """Add a new Ed25519 key and make it current; the old ones still verify."""
@@ -154,7 +154,7 @@ class Keyring:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        _write_private(self.directory / f"signing-{kid}.pem", pem)
+        write_private(self.directory / f"signing-{kid}.pem", pem)
         if self.current_signing:
             self.dates.setdefault(self.current_signing, {})["retired"] = now
         self.dates[kid] = {"created": now}
@@ -167,7 +167,7 @@ class Keyring:
         """Add a new KEK and make it current; objects wrapped by older KEKs still open."""
         kek_id = _new_id()
         now = datetime.now(UTC).isoformat()
-        _write_private(self.directory / f"kek-{kek_id}.bin", secrets.token_bytes(32))
+        write_private(self.directory / f"kek-{kek_id}.bin", secrets.token_bytes(32))
         if self.current_kek:
             self.dates.setdefault(self.current_kek, {})["retired"] = now
         self.dates[kek_id] = {"created": now}

@@ -9,14 +9,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 from rhenus.config import Settings
+from rhenus.core.tls import ca_paths, client_ssl_context, create_dev_ca, issue_server_certificate
 
 
 def free_port() -> int:
@@ -74,38 +74,86 @@ class LiveNode:
         ).raise_for_status()
 
 
-@contextmanager
-def live_node(
-    name: str,
-    organisation: str,
-    home: Path,
-    *,
-    port: int | None = None,
-    extra_env: dict[str, str] | None = None,
-    verify: str | bool = True,
-) -> Iterator[LiveNode]:
-    """Run ``rhenus run`` for one organisation until the block ends."""
-    port = port or free_port()
-    env = {
-        **os.environ,
-        "RHENUS_HOME": str(home),
-        "RHENUS_PORT": str(port),
-        "RHENUS_NODE_NAME": name,
-        "RHENUS_ORGANISATION": organisation,
-        "RHENUS_LOG_LEVEL": "warning",
-        # Small, so that the demo's few acts already produce signed checkpoints.
-        "RHENUS_AUDIT_CHECKPOINT_EVERY": "2",
-        "COLUMNS": "200",
-        **(extra_env or {}),
-    }
-    scheme = "https" if env.get("RHENUS_TLS_CERT_FILE") else "http"
-    home.mkdir(parents=True, exist_ok=True)
-    rhenus = str(Path(sys.executable).parent / "rhenus")
-    log = (home.parent / f"{name}.log").open("w+")
-    # Our own executable with fixed arguments.
-    process = subprocess.Popen([rhenus, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-    url = f"{scheme}://127.0.0.1:{port}"
-    try:
+def dev_tls(directory: Path, names: list[str]) -> tuple[Path, dict[str, dict[str, str]]]:
+    """A development CA and one loopback certificate per node; returns the CA file and, per
+    node, the ``RHENUS_TLS_*`` environment that makes it serve HTTPS and trust the CA."""
+    if not ca_paths(directory)[0].exists():
+        create_dev_ca(directory)
+    envs = {}
+    for name in names:
+        cert, key = issue_server_certificate(
+            directory, directory, name=name, hosts=["127.0.0.1", "localhost"]
+        )
+        envs[name] = {
+            "RHENUS_TLS_CERT_FILE": str(cert),
+            "RHENUS_TLS_KEY_FILE": str(key),
+            "RHENUS_TLS_CA_FILE": str(ca_paths(directory)[0]),
+        }
+    return ca_paths(directory)[0], envs
+
+
+class Fleet:
+    """Live nodes started one by one and stopped together.
+
+    Stopping them all at once matters: each node drains its peers' idle keep-alive TLS
+    connections at shutdown, which only end when those peers stop too.
+    """
+
+    def __init__(self) -> None:
+        self._running: list[tuple[subprocess.Popen[bytes], IO[str]]] = []
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for process, _ in self._running:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process, log in self._running:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            log.close()
+        self._running.clear()
+
+    def start(
+        self,
+        name: str,
+        organisation: str,
+        home: Path,
+        *,
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> LiveNode:
+        """Run ``rhenus run`` for one organisation; returns once it answers /healthz."""
+        port = port or free_port()
+        env = {
+            **os.environ,
+            "RHENUS_HOME": str(home),
+            "RHENUS_PORT": str(port),
+            "RHENUS_NODE_NAME": name,
+            "RHENUS_ORGANISATION": organisation,
+            "RHENUS_LOG_LEVEL": "warning",
+            # Small, so that the demo's few acts already produce signed checkpoints.
+            "RHENUS_AUDIT_CHECKPOINT_EVERY": "2",
+            "COLUMNS": "200",
+            **(extra_env or {}),
+        }
+        scheme = "https" if env.get("RHENUS_TLS_CERT_FILE") else "http"
+        ca_file = env.get("RHENUS_TLS_CA_FILE")
+        verify = client_ssl_context(Path(ca_file) if ca_file else None)
+        home.mkdir(parents=True, exist_ok=True)
+        rhenus = str(Path(sys.executable).parent / "rhenus")
+        log = (home.parent / f"{name}.log").open("w+")
+        # Our own executable with fixed arguments.
+        process = subprocess.Popen([rhenus, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        self._running.append((process, log))
+        url = f"{scheme}://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -120,11 +168,4 @@ def live_node(
         match = re.search(r"One-time password:\s+(\S+)", log.read())
         if match is None:
             raise RuntimeError(f"{name} printed no one-time password")
-        yield LiveNode(name, organisation, url, match.group(1), env)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        return LiveNode(name, organisation, url, match.group(1), env)

@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rhenus.core.keys import Keyring
-from rhenus.demo.nodes import LiveNode, free_port, live_node
+from rhenus.core.tls import client_ssl_context
+from rhenus.demo.nodes import Fleet, LiveNode, dev_tls, free_port
 from rhenus.trust.client import ping
 from rhenus.trust.did import did_for_url
 
@@ -67,30 +68,30 @@ def _check(response: httpx.Response) -> Any:
 
 def run_demo() -> None:
     """Tell the story; raises if any step does not hold."""
-    with ExitStack() as stack, httpx.Client(timeout=60) as http:
+    with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rhenus-demo-")))
+        _step("A development CA issues TLS certificates: did:web needs HTTPS, even on loopback")
+        ca_file, tls = dev_tls(root / "ca", ["eu-trust-anchor", *PARTICIPANTS])
+        console.print(f"  CA {ca_file}; one certificate for 127.0.0.1 per node")
+        fleet = stack.enter_context(Fleet())  # stopped last: after the client below is closed
+        http = stack.enter_context(httpx.Client(timeout=60, verify=client_ssl_context(ca_file)))
         anchor_port = free_port()
-        anchor_did = did_for_url(f"http://127.0.0.1:{anchor_port}")
-        common = {
-            # Nodes on one machine federate over loopback; plain HTTP to anything else is refused.
-            "RHENUS_FEDERATION_INSECURE_HTTP": "true",
-            "RHENUS_TRUSTED_ANCHORS": json.dumps([anchor_did]),
-        }
+        anchor_did = did_for_url(f"https://127.0.0.1:{anchor_port}")
+        trusted = {"RHENUS_TRUSTED_ANCHORS": json.dumps([anchor_did])}
 
         _step("A trust anchor and two organisations start their own sovereign nodes")
-        anchor = stack.enter_context(
-            live_node(
-                "eu-trust-anchor",
-                "Federation trust anchor",
-                root / "anchor",
-                port=anchor_port,
-                extra_env={**common, "RHENUS_TRUST_ANCHOR": "true"},
-            )
+        anchor_env = {**trusted, **tls["eu-trust-anchor"], "RHENUS_TRUST_ANCHOR": "true"}
+        anchor = fleet.start(
+            "eu-trust-anchor",
+            "Federation trust anchor",
+            root / "anchor",
+            port=anchor_port,
+            extra_env=anchor_env,
         )
         nodes: dict[str, LiveNode] = {}
         for name, about in PARTICIPANTS.items():
-            nodes[name] = stack.enter_context(
-                live_node(name, str(about["organisation"]), root / name, extra_env=common)
+            nodes[name] = fleet.start(
+                name, str(about["organisation"]), root / name, extra_env={**trusted, **tls[name]}
             )
         for node in (anchor, *nodes.values()):
             console.print(f"  {node.organisation:<28} {node.url}  {node.did}")

@@ -13,6 +13,7 @@ import httpx
 from rhenus.config import Settings
 from rhenus.core.keys import Keyring
 from rhenus.core.net import is_loopback_host
+from rhenus.core.tls import client_ssl_context
 from rhenus.trust.did import did_for_url
 from rhenus.trust.httpsig import NodeSignature
 from rhenus.trust.schemas import PingOut
@@ -64,6 +65,7 @@ def _client(settings: Settings, *, auth: httpx.Auth | None, **kwargs: Any) -> ht
         event_hooks={"request": [refuse_plain_http]},
         timeout=httpx.Timeout(30, connect=5),
         follow_redirects=False,
+        verify=client_ssl_context(settings.tls_ca_file),
         **kwargs,
     )
 

@@ -1,29 +1,51 @@
-"""Content-addressed, encrypted, streaming blob storage (datasets, media, documents).
+"""Content-addressed, encrypted, streaming blob storage: datasets, media, documents.
 
-An object's address is the sha-256 of its plaintext. Objects are encrypted per object
-(:mod:`.envelope`), written atomically (a temporary file, fsynced, then renamed or uploaded
-whole) and verified on every read. Backends: a local directory (:mod:`.local`) and any
-S3-compatible store (:mod:`.s3`); :func:`open_blob_store` picks one from a URL.
+An object's address is the lowercase hex sha-256 of its plaintext, so the same content is stored
+once. Each object is encrypted with its own data key (the format is in :mod:`.envelope`), written
+atomically — spooled to a locked temporary file, fsynced, then renamed or uploaded whole — and
+verified on every read. Backends: a local directory (:mod:`.local`) and any S3-compatible store
+(:mod:`.s3`). :func:`open_blob_store` picks one from a URL::
+
+    file:///var/lib/rhenus/blobs        or the bare path /var/lib/rhenus/blobs
+    s3://bucket?endpoint=https://s3.example.eu&region=eu-central-1&prefix=node-a&spool=/var/tmp
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
-import uuid
+import secrets
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
 
+import anyio
 import anyio.to_thread
 
-from rhenus.core.blobs.envelope import EnvelopeError, Opener, Sealer, header_size, plaintext_size
+from rhenus.core.blobs.envelope import MAX_HEADER, EnvelopeError, Opener, Sealer, read_header
 from rhenus.core.keys import Keyring
 
-_ADDRESS = re.compile(r"^[0-9a-f]{64}$")
-_WRITE_BATCH = 1024 * 1024
+__all__ = [
+    "BlobCorrupt",
+    "BlobError",
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobStore",
+    "BlobTooLarge",
+    "VerifyReport",
+    "check_address",
+    "open_blob_store",
+]
+
+_ADDRESS = re.compile(r"[0-9a-f]{64}")
+_BATCH = 1024 * 1024  # bytes handed to a worker thread at a time, both ways
+TEMP_SUFFIX = ".part"
 
 
 class BlobError(Exception):
@@ -44,169 +66,282 @@ class BlobTooLarge(BlobError):
 
 @dataclass(frozen=True)
 class BlobInfo:
+    """A stored object: its address and its plaintext size."""
+
     sha256: str
     size: int
 
 
 @dataclass
 class VerifyReport:
+    """What :meth:`BlobStore.verify_all` found: objects checked, addresses that fail."""
+
     checked: int = 0
     corrupt: list[str] = field(default_factory=list)
 
 
 def check_address(address: str) -> str:
-    """The address if it is 64 lowercase hex digits; ValueError otherwise (never a path)."""
-    if not _ADDRESS.match(address):
-        raise ValueError(f"not a blob address: {address[:80]!r}")
+    """``address`` if it is 64 lowercase hex digits, else ValueError: never a path component."""
+    if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+        raise ValueError(f"not a blob address (64 lowercase hex digits): {address!r:.80}")
     return address
 
 
-async def _iterate(chunks: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
-    if isinstance(chunks, AsyncIterable):
-        async for chunk in chunks:
-            yield chunk
-    else:
-        for chunk in chunks:
-            yield chunk
+# -- temporary files -----------------------------------------------------------------------------
+# A writer holds an exclusive flock on its temporary file until the file is published or removed.
+# The kernel drops the lock when the process dies, however it dies, so cleanup_temp can tell a
+# crashed write from one in progress — in this process, another worker, or another container
+# sharing the volume — which a pid in the name cannot.
+
+
+def _create_temp(directory: Path) -> tuple[Path, BinaryIO]:
+    """A new private (0600) temporary file in ``directory``, opened and locked."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    while True:
+        path = directory / f"{secrets.token_hex(16)}{TEMP_SUFFIX}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            ours = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            ours = False
+        if ours:
+            return path, os.fdopen(fd, "r+b")
+        # A sweep removed the file between its creation and our lock: take another name.
+        os.close(fd)
+
+
+def _discard(path: Path, file: BinaryIO) -> None:
+    # Unlink while still holding the lock; after a rename into place there is nothing to unlink.
+    path.unlink(missing_ok=True)
+    # A flush failing (disk full) on a file that no longer exists changes nothing.
+    with contextlib.suppress(OSError):
+        file.close()
+
+
+def _sweep(directory: Path) -> int:
+    """Remove the temporary files in ``directory`` that no live writer holds; returns how many."""
+    removed = 0
+    for path in sorted(directory.glob(f"*{TEMP_SUFFIX}")):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a writer is at work
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                continue  # published or discarded meanwhile
+            if same:
+                path.unlink()
+                removed += 1
+        finally:
+            os.close(fd)
+    return removed
+
+
+@asynccontextmanager
+async def _temp_file(directory: Path) -> AsyncIterator[tuple[Path, BinaryIO]]:
+    path, file = await anyio.to_thread.run_sync(_create_temp, directory)
+    try:
+        yield path, file
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_discard, path, file)
+
+
+def _seal(file: BinaryIO, sealer: Sealer, data: bytes) -> None:
+    file.write(sealer.update(data))
+
+
+def _seal_last(file: BinaryIO, sealer: Sealer, data: bytes) -> None:
+    file.write(sealer.update(data))
+    last, header = sealer.finish()
+    file.write(last)
+    file.seek(0)  # over the placeholder: the header holds the size and hash, known only now
+    file.write(header)
+    _sync(file)
+
+
+def _sync(file: BinaryIO) -> None:
+    file.flush()
+    os.fsync(file.fileno())
+
+
+def _decrypt(opener: Opener, data: bytes, address: str) -> bytes:
+    try:
+        return opener.update(data)
+    except EnvelopeError as exc:
+        raise BlobCorrupt(f"{address}: {exc}") from exc
+
+
+async def _batches(
+    chunks: AsyncIterable[bytes] | Iterable[bytes], max_size: int | None = None
+) -> AsyncGenerator[bytes, None]:
+    """The chunks regrouped into pieces of about ``_BATCH`` bytes, with the size limit enforced.
+
+    A sync iterable is consumed on the event loop: pass an async one for a blocking source.
+    """
+    if isinstance(chunks, bytes | bytearray | memoryview):
+        raise TypeError("pass an iterable of byte chunks (e.g. [data]), not bytes")
+    batch = bytearray()
+    received = 0
+
+    async def each() -> AsyncIterator[bytes]:
+        if isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                yield chunk
+        else:
+            for chunk in chunks:
+                yield chunk
+
+    async for chunk in each():
+        received += len(chunk)
+        if max_size is not None and received > max_size:
+            raise BlobTooLarge(f"more than the allowed {max_size} bytes")
+        batch += chunk
+        if len(batch) >= _BATCH:
+            yield bytes(batch)
+            batch.clear()
+    yield bytes(batch)
 
 
 class BlobStore(ABC):
-    """The store's interface; backends provide storage of finished temporary files."""
+    """The store's interface. Backends provide the ``_``-prefixed storage primitives."""
 
     def __init__(self, keyring: Keyring, temp_dir: Path) -> None:
         self.keyring = keyring
         self.temp_dir = temp_dir
 
-    # -- what a backend provides ---------------------------------------------------------------
+    # -- what a backend provides (addresses are already checked) -------------------------------
     @abstractmethod
-    async def _publish(self, temp: Path, address: str) -> None:
-        """Make a complete, fsynced temporary file visible at ``address`` (consumes it)."""
+    async def _publish(self, temp: Path, address: str, *, replace: bool) -> None:
+        """Make the complete, fsynced file ``temp`` the object at ``address``.
+
+        With ``replace`` false an object already there may be kept: same address, same content.
+        """
 
     @abstractmethod
-    def read_raw(self, sha256: str) -> AsyncIterator[bytes]:
-        """The stored (encrypted) bytes of an object; :class:`BlobNotFound` if absent."""
+    def _read(self, address: str) -> AsyncGenerator[bytes, None]:
+        """The stored bytes; raises :class:`BlobNotFound` if there is no such object."""
 
     @abstractmethod
-    async def _stored_size(self, address: str) -> int: ...
+    async def _read_head(self, address: str, length: int) -> bytes:
+        """Up to ``length`` first stored bytes; raises :class:`BlobNotFound`."""
 
     @abstractmethod
-    async def exists(self, sha256: str) -> bool: ...
+    async def _exists(self, address: str) -> bool: ...
 
     @abstractmethod
-    async def delete(self, sha256: str) -> None:
-        """Remove an object; removing an absent one is not an error."""
+    async def _delete(self, address: str) -> None: ...
 
     @abstractmethod
-    def list(self) -> AsyncIterator[str]:
-        """Addresses of every complete object."""
+    def _list(self) -> AsyncIterator[str]: ...
 
     @abstractmethod
-    async def check_writable(self) -> None: ...
+    async def check_writable(self) -> None:
+        """Raise unless an object could be written now (for ``/readyz``)."""
 
     async def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
         return None
 
+    async def _check_temp_writable(self) -> None:
+        async with _temp_file(self.temp_dir) as (_, file):
+            await anyio.to_thread.run_sync(file.write, b"ready")
+
     # -- writing -------------------------------------------------------------------------------
-    def _temp_path(self) -> Path:
-        # The writer's pid in the name lets cleanup_temp tell a crashed write from a running one.
-        return self.temp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part"
-
-    async def _spool(
-        self, chunks: AsyncIterable[bytes], transform: Sealer | None, max_size: int | None
-    ) -> tuple[Path, str]:
-        """Write chunks (sealed by ``transform`` if given) to a fsynced temporary file."""
-        self.temp_dir.mkdir(parents=True, exist_ok=True)
-        temp = self._temp_path()
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        received, batch, digest = 0, bytearray(), ""
-        try:
-            if transform is not None:
-                batch += transform.header
-            async for chunk in chunks:
-                received += len(chunk)
-                if max_size is not None and received > max_size:
-                    raise BlobTooLarge(f"more than {max_size} bytes")
-                batch += transform.update(chunk) if transform else chunk
-                if len(batch) >= _WRITE_BATCH:
-                    await anyio.to_thread.run_sync(os.write, fd, bytes(batch))
-                    batch.clear()
-            if transform is not None:
-                tail, digest = transform.finish()
-                batch += tail
-            await anyio.to_thread.run_sync(os.write, fd, bytes(batch))
-            await anyio.to_thread.run_sync(os.fsync, fd)
-        except BaseException:
-            os.close(fd)
-            temp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        return temp, digest
-
     async def put(
         self, chunks: AsyncIterable[bytes] | Iterable[bytes], *, max_size: int | None = None
     ) -> BlobInfo:
-        """Encrypt and store a stream; returns its address and plaintext size."""
-        sealer = Sealer(self.keyring)
-        temp, address = await self._spool(_iterate(chunks), sealer, max_size)
-        try:
-            await self._publish(temp, address)
-        finally:
-            temp.unlink(missing_ok=True)
-        return BlobInfo(address, sealer.size)
+        """Encrypt and store a stream of chunks; returns its address and plaintext size.
 
-    async def write_raw(self, sha256: str, chunks: AsyncIterable[bytes]) -> None:
-        """Store bytes read by :meth:`read_raw` (a restore); atomic like :meth:`put`."""
-        temp, _ = await self._spool(chunks, None, None)
-        try:
-            await self._publish(temp, check_address(sha256))
-        finally:
-            temp.unlink(missing_ok=True)
+        Raises :class:`BlobTooLarge` as soon as more than ``max_size`` bytes arrived; nothing
+        is left behind then, nor on any other failure.
+        """
+        sealer = Sealer(self.keyring)
+        async with _temp_file(self.temp_dir) as (path, file):
+            await anyio.to_thread.run_sync(file.seek, sealer.header_size)
+            # The last batch goes separately: it closes the stream and writes the header.
+            pending: bytes | None = None
+            async with aclosing(_batches(chunks, max_size)) as batches:
+                async for batch in batches:
+                    if pending is not None:
+                        await anyio.to_thread.run_sync(_seal, file, sealer, pending)
+                    pending = batch
+            await anyio.to_thread.run_sync(_seal_last, file, sealer, pending or b"")
+            info = BlobInfo(sealer.sha256, sealer.size)
+            await self._publish(path, info.sha256, replace=False)
+        return info
+
+    async def write_raw(self, sha256: str, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
+        """Store bytes as :meth:`read_raw` gave them (a restore), atomically, replacing any."""
+        check_address(sha256)
+        async with _temp_file(self.temp_dir) as (path, file):
+            async with aclosing(_batches(chunks)) as batches:
+                async for batch in batches:
+                    await anyio.to_thread.run_sync(file.write, batch)
+            await anyio.to_thread.run_sync(_sync, file)
+            await self._publish(path, sha256, replace=True)
+
+    async def delete(self, sha256: str) -> None:
+        """Remove an object; removing an absent one is not an error."""
+        await self._delete(check_address(sha256))
 
     async def cleanup_temp(self) -> int:
         """Remove temporary files left by writers that died; returns how many."""
-
-        def sweep() -> int:
-            removed = 0
-            for path in self.temp_dir.glob("*.part") if self.temp_dir.is_dir() else ():
-                pid = path.name.split("-", 1)[0]
-                if pid.isdigit() and _alive(int(pid)):
-                    continue
-                path.unlink(missing_ok=True)
-                removed += 1
-            return removed
-
-        return await anyio.to_thread.run_sync(sweep)
+        return await anyio.to_thread.run_sync(_sweep, self.temp_dir)
 
     # -- reading -------------------------------------------------------------------------------
-    async def open(self, sha256: str) -> AsyncIterator[bytes]:
-        """The plaintext, each piece released only after it is authenticated."""
-        opener = Opener(self.keyring, check_address(sha256))
-        try:
-            async for chunk in self.read_raw(sha256):
-                plain = opener.update(chunk)
+    def open(self, sha256: str) -> AsyncIterator[bytes]:
+        """The plaintext in pieces, each released only once authenticated.
+
+        Raises :class:`BlobNotFound` if absent, :class:`BlobCorrupt` at the first bad byte.
+        """
+        return self._open(check_address(sha256))
+
+    async def _open(self, address: str) -> AsyncIterator[bytes]:
+        opener = Opener(self.keyring, address)
+        async with aclosing(self._read(address)) as stored:
+            async for chunk in stored:
+                plain = await anyio.to_thread.run_sync(_decrypt, opener, chunk, address)
                 if plain:
                     yield plain
-            last = opener.finish()
+        try:
+            opener.finish()
         except EnvelopeError as exc:
-            raise BlobCorrupt(f"{sha256}: {exc}") from exc
-        if last:
-            yield last
+            raise BlobCorrupt(f"{address}: {exc}") from exc
 
     async def read_bytes(self, sha256: str) -> bytes:
-        """The whole plaintext (for small objects)."""
+        """The whole plaintext, for small objects."""
         return b"".join([chunk async for chunk in self.open(sha256)])
 
+    def read_raw(self, sha256: str) -> AsyncIterator[bytes]:
+        """The stored, encrypted bytes (for backups); :class:`BlobNotFound` if absent."""
+        return self._read(check_address(sha256))
+
+    async def exists(self, sha256: str) -> bool:
+        return await self._exists(check_address(sha256))
+
     async def size(self, sha256: str) -> int:
-        """Plaintext size of an object."""
-        head = b""
-        async for chunk in self.read_raw(sha256):
-            head += chunk
-            if len(head) >= 512:
-                break
+        """Plaintext size, from the object's authenticated header."""
+        address = check_address(sha256)
+        head = await self._read_head(address, MAX_HEADER)
         try:
-            return plaintext_size(await self._stored_size(sha256), header_size(head))
+            header = read_header(head, self.keyring, address)
         except EnvelopeError as exc:
-            raise BlobCorrupt(f"{sha256}: {exc}") from exc
+            raise BlobCorrupt(f"{address}: {exc}") from exc
+        if header is None:
+            raise BlobCorrupt(f"{address}: the object ends inside its header")
+        return header.size
+
+    def list(self) -> AsyncIterator[str]:
+        """Addresses of every complete object, in order; writes in progress are not objects."""
+        return self._list()
 
     async def verify(self, sha256: str) -> None:
         """Decrypt the whole object and check its hash; :class:`BlobCorrupt` if it fails."""
@@ -214,26 +349,20 @@ class BlobStore(ABC):
             pass
 
     async def verify_all(self) -> VerifyReport:
+        """Verify every object; a corrupt one is reported, not raised."""
         report = VerifyReport()
         async for address in self.list():
-            report.checked += 1
             try:
                 await self.verify(address)
+            except BlobNotFound:
+                continue  # deleted since it was listed
             except BlobCorrupt:
                 report.corrupt.append(address)
+            report.checked += 1
         return report
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
+# -- URLs ----------------------------------------------------------------------------------------
 def open_blob_store(
     url: str,
     keyring: Keyring,
@@ -241,29 +370,37 @@ def open_blob_store(
     s3_access_key_id: str | None = None,
     s3_secret_access_key: str | None = None,
 ) -> BlobStore:
-    """A store for ``file:///dir``, ``/dir`` or ``s3://bucket?endpoint=…&region=…``."""
-    parts = urlsplit(url)
-    if parts.scheme in ("file", ""):
-        path = Path(unquote(parts.path))
-        if not path.is_absolute():
-            raise ValueError(f"blob store path must be absolute: {url!r}")
-        from rhenus.core.blobs.local import LocalBlobStore
+    """The store ``url`` names: ``file:///dir`` or ``/dir``, or ``s3://bucket?endpoint=…``.
 
-        return LocalBlobStore(path, keyring)
+    Raises ValueError naming what is wrong with a URL. S3 credentials come as arguments (or,
+    if absent, from boto3's usual sources), never in the URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "" and not url.startswith("//"):
+        if not url.startswith("/"):
+            raise ValueError(f"blob store path must be absolute, got {url!r}")
+        return _local(Path(url), keyring)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"file URL must name a local directory (file:///dir), got {url!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"file URL takes no query or fragment, got {url!r}")
+        if not parts.path.startswith("/"):
+            raise ValueError(f"file URL must hold an absolute path, got {url!r}")
+        return _local(Path(unquote(parts.path)), keyring)
+    # Backends are imported when used: they import this module, and boto3 is slow to import.
     if parts.scheme == "s3":
-        if not parts.netloc:
-            raise ValueError(f"s3 URL needs a bucket: {url!r}")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         from rhenus.core.blobs.s3 import S3BlobStore
 
-        return S3BlobStore(
-            keyring,
-            bucket=parts.netloc,
-            endpoint=query.get("endpoint"),
-            region=query.get("region", "us-east-1"),
-            prefix=query.get("prefix", "").strip("/"),
-            spool=Path(query["spool"]) if "spool" in query else None,
-            access_key_id=s3_access_key_id,
-            secret_access_key=s3_secret_access_key,
+        return S3BlobStore.from_url(
+            url, keyring, access_key_id=s3_access_key_id, secret_access_key=s3_secret_access_key
         )
-    raise ValueError(f"unsupported blob store URL scheme {parts.scheme!r} in {url!r}")
+    raise ValueError(
+        f"unsupported blob store URL scheme {parts.scheme!r}: use file:///dir, /dir or s3://bucket"
+    )
+
+
+def _local(root: Path, keyring: Keyring) -> BlobStore:
+    from rhenus.core.blobs.local import LocalBlobStore
+
+    return LocalBlobStore(root, keyring)

@@ -42,7 +42,6 @@ This is the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár 2015) on A
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import struct
 from dataclasses import dataclass
@@ -172,10 +171,10 @@ def read_header(data: bytes, keyring: Keyring, address: str) -> Header | None:
     Raises :class:`EnvelopeError` if it is not a header, does not authenticate with the
     keyring, or belongs to another address.
     """
+    if data[:4] != MAGIC[: len(data)]:
+        raise EnvelopeError("not a Rhenus object, or an unknown format version")
     if len(data) < _FIXED + 1:
-        return None if MAGIC.startswith(data[:4]) else _fail("not a Rhenus object (bad magic)")
-    if data[:4] != MAGIC:
-        _fail("not a Rhenus object, or an unknown format version")
+        return None
     k = data[_FIXED]
     if len(data) < _FIXED + 1 + k + 1:
         return None
@@ -186,7 +185,7 @@ def read_header(data: bytes, keyring: Keyring, address: str) -> Header | None:
         return None
     (segment_size,) = struct.unpack(">I", data[4:8])
     if not 0 < segment_size <= _MAX_SEGMENT:
-        _fail(f"implausible segment size {segment_size}")
+        raise EnvelopeError(f"implausible segment size {segment_size}")
     try:
         kek_id = data[_FIXED + 1 : _FIXED + 1 + k].decode("ascii")
         aead = AESGCM(keyring.unwrap(kek_id, data[_FIXED + 2 + k : block_end]))
@@ -199,11 +198,10 @@ def read_header(data: bytes, keyring: Keyring, address: str) -> Header | None:
     except InvalidTag as exc:
         raise EnvelopeError("the header fails authentication") from exc
     size, digest = struct.unpack(">Q32s", data[block_end:end])
-    # Constant-time is not needed (the address is public), but it costs nothing.
-    if not hmac.compare_digest(digest, bytes.fromhex(address)):
-        _fail("the object belongs to another address")
+    if digest.hex() != address:
+        raise EnvelopeError("the object belongs to another address")
     if segment_count(size, segment_size) >= _HEADER_COUNTER:
-        _fail("implausible plaintext size")
+        raise EnvelopeError("implausible plaintext size")
     return Header(
         size=size,
         sha256=address,
@@ -214,10 +212,6 @@ def read_header(data: bytes, keyring: Keyring, address: str) -> Header | None:
         length=end + TAG,
         aead=aead,
     )
-
-
-def _fail(reason: str) -> None:
-    raise EnvelopeError(reason)
 
 
 class Opener:

@@ -1,22 +1,28 @@
-"""Blob store backend: a local directory.
+"""Blob store backend: a directory on a local (or mounted) filesystem.
 
-Layout: ``objects/ab/cd/<sha256>`` for complete objects, ``tmp/<pid>-<uuid>.part`` for writes in
-progress. A write becomes visible only by ``rename`` after ``fsync`` of the file, followed by an
-``fsync`` of the directory, so a crash leaves either the whole object or nothing visible.
+Layout under the root::
+
+    objects/ab/cd/<sha256>     complete objects (two fan-out levels keep directories small)
+    tmp/<random>.part          writes in progress, and leftovers of crashed ones
+
+A write becomes visible only by ``rename`` of its fsynced temporary file, followed by an fsync of
+the directory, so after a crash at any point an object is either whole or absent. ``tmp/`` is
+inside the root so that the rename never crosses filesystems.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import anyio.to_thread
 
-from rhenus.core.blobs import BlobNotFound, BlobStore, check_address
+from rhenus.core.blobs import _ADDRESS, BlobNotFound, BlobStore
 from rhenus.core.keys import Keyring
 
 _READ = 1024 * 1024
+_FANOUT = 2  # hex digits per directory level
 
 
 def _fsync_dir(path: Path) -> None:
@@ -25,6 +31,41 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _make_dirs(path: Path) -> None:
+    """``mkdir -p``, fsyncing each parent that gains an entry, so the path survives a crash."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    _fsync_dir(path.parent)
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return []
+    names = (e.name for e in entries if e.is_dir() and len(e.name) == _FANOUT)
+    return [path / name for name in sorted(names)]
+
+
+def _addresses(path: Path) -> list[str]:
+    """The object files in a leaf directory, which also sit in the right one."""
+    prefix = path.parent.name + path.name
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return []
+    return sorted(
+        e.name
+        for e in entries
+        if _ADDRESS.fullmatch(e.name) and e.name.startswith(prefix) and e.is_file()
+    )
 
 
 class LocalBlobStore(BlobStore):
@@ -36,59 +77,52 @@ class LocalBlobStore(BlobStore):
         self.objects = root / "objects"
 
     def _path(self, address: str) -> Path:
-        check_address(address)
-        return self.objects / address[:2] / address[2:4] / address
+        return self.objects / address[:_FANOUT] / address[_FANOUT : 2 * _FANOUT] / address
 
-    async def _publish(self, temp: Path, address: str) -> None:
+    async def _publish(self, temp: Path, address: str, *, replace: bool) -> None:
+        # ``replace`` is ignored: a rename costs nothing, and it repairs a damaged copy.
         final = self._path(address)
 
         def move() -> None:
-            if final.exists():  # same content already stored: keep the one we have
-                return
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(final.parent)
             os.replace(temp, final)
             _fsync_dir(final.parent)
 
         await anyio.to_thread.run_sync(move)
 
-    async def read_raw(self, sha256: str) -> AsyncIterator[bytes]:
-        path = self._path(sha256)
+    async def _read(self, address: str) -> AsyncGenerator[bytes, None]:
         try:
-            handle = await anyio.to_thread.run_sync(path.open, "rb")
+            file = await anyio.to_thread.run_sync(self._path(address).open, "rb")
         except FileNotFoundError as exc:
-            raise BlobNotFound(sha256) from exc
+            raise BlobNotFound(address) from exc
         try:
-            while chunk := await anyio.to_thread.run_sync(handle.read, _READ):
+            while chunk := await anyio.to_thread.run_sync(file.read, _READ):
                 yield chunk
         finally:
-            handle.close()
+            file.close()
 
-    async def _stored_size(self, address: str) -> int:
+    async def _read_head(self, address: str, length: int) -> bytes:
+        def read() -> bytes:
+            with self._path(address).open("rb") as file:
+                return file.read(length)
+
         try:
-            return self._path(address).stat().st_size
+            return await anyio.to_thread.run_sync(read)
         except FileNotFoundError as exc:
             raise BlobNotFound(address) from exc
 
-    async def exists(self, sha256: str) -> bool:
-        return self._path(sha256).is_file()
+    async def _exists(self, address: str) -> bool:
+        return await anyio.to_thread.run_sync(self._path(address).is_file)
 
-    async def delete(self, sha256: str) -> None:
-        self._path(sha256).unlink(missing_ok=True)
+    async def _delete(self, address: str) -> None:
+        await anyio.to_thread.run_sync(lambda: self._path(address).unlink(missing_ok=True))
 
-    async def list(self) -> AsyncIterator[str]:
-        def scan() -> list[str]:
-            if not self.objects.is_dir():
-                return []
-            return sorted(p.name for p in self.objects.glob("??/??/*") if len(p.name) == 64)
-
-        for address in await anyio.to_thread.run_sync(scan):
-            yield address
+    async def _list(self) -> AsyncIterator[str]:
+        for first in await anyio.to_thread.run_sync(_subdirs, self.objects):
+            for second in await anyio.to_thread.run_sync(_subdirs, first):
+                for address in await anyio.to_thread.run_sync(_addresses, second):
+                    yield address
 
     async def check_writable(self) -> None:
-        def probe() -> None:
-            self.temp_dir.mkdir(parents=True, exist_ok=True)
-            path = self._temp_path()
-            path.write_bytes(b"ready")
-            path.unlink()
-
-        await anyio.to_thread.run_sync(probe)
+        await anyio.to_thread.run_sync(_make_dirs, self.objects)
+        await self._check_temp_writable()
