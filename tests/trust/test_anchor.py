@@ -13,7 +13,7 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import OKPKey
 
-from rhenus.trust import participant, service
+from rhenus.trust import credentials, participant, service
 from rhenus.trust.credentials import digest
 from tests.support.federation import (
     ANCHOR,
@@ -160,3 +160,74 @@ async def test_credentials_must_be_issued_by_the_sender(fed: Federation) -> None
         )
     assert response.status_code == 403
     assert "signed by did:web:fr-mininterieur.test" in response.json()["detail"]
+
+
+async def _store_service(member: FedNode, token: str) -> None:
+    async with member.node.db.transaction() as session:
+        await service.store_credential(
+            session, kind="service", token=token, issuer=member.did, valid_until=None
+        )
+
+
+async def test_service_offerings_are_checked_and_listed(fed: Federation) -> None:
+    _, paris, _ = fed.nodes
+    offering = participant.service_offering(
+        settings=paris.settings,
+        keyring=paris.node.keyring,
+        name="Statistiques de sécurité",
+        description="Délinquance enregistrée par commune",
+        terms_url="https://paris.test/cgu",
+    )
+    await _store_service(paris, offering)
+    token = await certify(paris, **PARTICIPANTS["fr-mininterieur"])
+    listed = {c["gx:integrity"] for c in _claims(token)["credentialSubject"]["gx:credentials"]}  # type: ignore[index]
+    assert digest(offering) in listed
+    assert len(listed) == 2
+
+
+@pytest.mark.parametrize(
+    ("subject", "reason"),
+    [
+        ({"gx:name": "No terms"}, "gx:termsAndConditions"),
+        (
+            {
+                "gx:name": "Not mine",
+                "gx:termsAndConditions": {"gx:URL": "https://x.test"},
+                "gx:providedBy": {"id": "did:web:de-berlin.test"},
+            },
+            "gx:providedBy",
+        ),
+    ],
+)
+async def test_non_compliant_service_offering_is_refused(
+    fed: Federation, subject: dict[str, object], reason: str
+) -> None:
+    _, paris, _ = fed.nodes
+    full = {
+        "id": "https://paris.test/services/x",
+        "type": "gx:ServiceOffering",
+        "gx:providedBy": {"id": paris.did},
+        **subject,
+    }
+    await _store_service(
+        paris, credentials.issue(keyring=paris.node.keyring, did=paris.did, types=[], subject=full)
+    )
+    with pytest.raises(participant.AnchorRefused) as refused:
+        await certify(paris, **PARTICIPANTS["fr-mininterieur"])
+    assert any(reason in error for error in refused.value.errors), refused.value.errors
+
+
+async def test_refusal_is_a_problem_document_listing_each_violation(fed: Federation) -> None:
+    _, paris, _ = fed.nodes
+    token = await sign_self_description(
+        paris, **{**PARTICIPANTS["fr-mininterieur"], "legal_name": "", "vat_id": "FR-1"}
+    )
+    async with paris.client() as client:
+        response = await client.post(
+            ANCHOR + "/api/v1/trust/compliance", json={"verifiableCredentials": [token]}
+        )
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["title"] == "Credential refused"
+    assert len(body["errors"]) >= 2

@@ -69,6 +69,42 @@ def participant_create(
     console.print(f"Self-description signed ({with_node(work)}).")
 
 
+@app.command("service-offering")
+def service_offering(
+    name: Annotated[str, typer.Option(help="Name of the service or data resource.")],
+    terms_url: Annotated[str, typer.Option(help="URL of its terms and conditions.")],
+    description: Annotated[str, typer.Option(help="One or two sentences.")] = "",
+) -> None:
+    """Sign a gx:ServiceOffering; the next compliance request presents it too."""
+
+    async def work(node: Node) -> str:
+        token = participant.service_offering(
+            settings=node.settings,
+            keyring=node.keyring,
+            name=name,
+            description=description,
+            terms_url=terms_url,
+        )
+        async with node.db.transaction() as session:
+            row = await service.store_credential(
+                session,
+                kind="service",
+                token=token,
+                issuer=did_for_url(node.settings.public_url),
+                valid_until=None,
+            )
+            await node.audit.record(
+                session,
+                actor="cli",
+                action="trust.service.signed",
+                object_type="credential",
+                object_id=row.digest,
+            )
+            return row.digest
+
+    console.print(f"Service offering signed ({with_node(work)}).")
+
+
 @app.command("request-compliance")
 def request_compliance(
     anchor: Annotated[str, typer.Option(help="The trust anchor's base URL.")],

@@ -8,6 +8,7 @@ to the anchor's revocation list.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -57,6 +58,11 @@ async def assess(tokens: list[str], *, sender: str, resolver: DidResolver) -> As
         raise CredentialError("the participant credential's subject must be the sender's DID")
     errors: list[str] = []
     for vc in checked:
+        if "gx:ServiceOffering" in _subject_types(vc):
+            provider = vc.subject.get("gx:providedBy")
+            provider_id = provider.get("id") if isinstance(provider, dict) else provider
+            if provider_id != sender:
+                errors.append(f"gx:providedBy of {vc.subject.get('id')} must be {sender}")
         # pyshacl is CPU-bound; keep the event loop free for other requests.
         errors += await anyio.to_thread.run_sync(shacl_errors, vc.credential)
     rules = participant_rules(participant.subject)
@@ -97,6 +103,7 @@ def compliance_credential(
         subject=subject,
         status=status,
         valid_for=COMPLIANCE_VALIDITY,
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
         contexts=(credentials.VC_CONTEXT, credentials.GX_CONTEXT),
     )
 

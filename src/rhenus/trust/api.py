@@ -22,6 +22,7 @@ from rhenus.trust.schemas import (
     ParticipantIn,
     PingIn,
     PingOut,
+    ServiceOfferingIn,
     TrustStatusOut,
 )
 
@@ -74,6 +75,34 @@ async def create_participant(body: ParticipantIn, node: NodeDep, admin: AdminUse
             action="trust.participant.signed",
             object_type="credential",
             object_id=row.digest,
+        )
+    return CredentialOut(token=token, digest=row.digest)
+
+
+@router.post("/api/v1/trust/service-offerings", response_model=CredentialOut, status_code=201)
+async def create_service_offering(
+    body: ServiceOfferingIn, node: NodeDep, admin: AdminUser
+) -> CredentialOut:
+    """POST /api/v1/trust/service-offerings — sign a gx:ServiceOffering of this node (admin);
+    it is presented to the anchor with the self-description at the next compliance request."""
+    token = participant.service_offering(
+        settings=node.settings, keyring=node.keyring, **body.model_dump()
+    )
+    async with node.db.transaction() as session:
+        row = await service.store_credential(
+            session,
+            kind="service",
+            token=token,
+            issuer=did_for_url(node.settings.public_url),
+            valid_until=None,
+        )
+        await node.audit.record(
+            session,
+            actor=admin.actor,
+            action="trust.service.signed",
+            object_type="credential",
+            object_id=row.digest,
+            details={"name": body.name},
         )
     return CredentialOut(token=token, digest=row.digest)
 

@@ -194,6 +194,15 @@ def _x(public_key: Ed25519PublicKey) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def decode_unverified(token: str) -> dict[str, Any]:
+    """The payload of a vc+jwt without checking it (for display and tests only)."""
+    payload = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded
+
+
 def expanded(credential: dict[str, Any]) -> dict[str, Any]:
     """The credential with its context URLs replaced by their (local) documents, for rdflib."""
     contexts = credential.get("@context", [])

@@ -50,6 +50,38 @@ def self_description(
     )
 
 
+def service_offering(
+    *,
+    settings: Settings,
+    keyring: Keyring,
+    name: str,
+    description: str,
+    terms_url: str,
+    terms_sha256: str | None = None,
+) -> str:
+    """A gx:ServiceOffering credential of this node, provided by its participant (vc+jwt)."""
+    did = did_for_url(settings.public_url)
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:60] or "service"
+    terms: dict[str, Any] = {"type": "gx:TermsAndConditions", "gx:URL": terms_url}
+    if terms_sha256:
+        terms["gx:hash"] = terms_sha256
+    subject = {
+        "id": f"{settings.public_url}/services/{slug}",
+        "type": "gx:ServiceOffering",
+        "gx:providedBy": {"id": did},
+        "gx:name": name,
+        "gx:description": description,
+        "gx:termsAndConditions": terms,
+    }
+    return credentials.issue(
+        keyring=keyring,
+        did=did,
+        types=[],
+        subject=subject,
+        credential_id=f"{settings.public_url}/credentials/services/{slug}",
+    )
+
+
 class AnchorRefused(Exception):
     """The anchor did not certify us; ``detail`` and ``errors`` say why."""
 
@@ -91,15 +123,17 @@ async def request_compliance(
 async def obtain_compliance(
     *, node: Node, anchor_url: str, client: httpx.AsyncClient, resolver: DidResolver
 ) -> VerifiedCredential:
-    """Present our newest self-description to an anchor and keep the compliance it issues."""
+    """Present our newest self-description and our service offerings to an anchor, and keep
+    the compliance credential it issues."""
     async with node.db.session() as session:
         held = await service.latest_credential(session, kind="participant")
+        offerings = await service.credentials_of_kind(session, kind="service")
     if held is None:
         raise NotFound("sign a self-description first (rhenus trust participant create)")
     vc = await request_compliance(
         settings=node.settings,
         anchor_url=anchor_url,
-        tokens=[held.token],
+        tokens=[held.token, *(row.token for row in offerings)],
         client=client,
         resolver=resolver,
     )

@@ -73,3 +73,12 @@ class ObtainComplianceOut(BaseModel):
     anchor: str
     digest: str
     labels: list[str]
+
+
+class ServiceOfferingIn(BaseModel):
+    """A service (or data resource) the organisation offers, for its Gaia-X self-description."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    terms_url: str = Field(min_length=8, max_length=500, pattern=r"^https?://")
+    terms_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")

@@ -62,6 +62,14 @@ async def latest_credential(session: AsyncSession, *, kind: str) -> StoredCreden
     )
 
 
+async def credentials_of_kind(session: AsyncSession, *, kind: str) -> list[StoredCredential]:
+    """Every credential of ``kind`` this node holds, oldest first."""
+    rows = await session.scalars(
+        select(StoredCredential).where(StoredCredential.kind == kind).order_by(StoredCredential.id)
+    )
+    return list(rows.all())
+
+
 async def get_participant(session: AsyncSession, *, did: str) -> RegisteredParticipant | None:
     return await session.get(RegisteredParticipant, did)
 
