@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,16 +12,18 @@ from fastapi import FastAPI
 from rhenus import __version__
 from rhenus.accounts.api import router as accounts_router
 from rhenus.config import Settings
-from rhenus.core.errors import install_problem_handlers
+from rhenus.core.errors import ERROR_RENDERERS, install_problem_handlers
 from rhenus.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from rhenus.core.node import Node
+from rhenus.dataspace.catalogue import dsp
+from rhenus.dataspace.catalogue.api import router as catalogue_router
 from rhenus.ops.api import router as ops_router
 from rhenus.trust import deps as trust_deps
 from rhenus.trust.anchor_api import router as anchor_router
 from rhenus.trust.api import router as trust_router
 
 # Routes that take file uploads get the upload limit; every other body gets max_body_bytes.
-UPLOAD_PATH_PREFIXES: tuple[str, ...] = ()  # the domains with upload routes add theirs
+UPLOAD_PATHS = re.compile(r"^/api/v1/datasets/[^/]+/content$")
 
 
 def create_app(
@@ -60,9 +63,11 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(trust_router)
     app.include_router(anchor_router)
+    app.include_router(catalogue_router)
+    ERROR_RENDERERS[f"{dsp.BASE_PATH}/catalog"] = dsp.render_catalog_error
 
     def limit_for(path: str) -> int:
-        if path.startswith(UPLOAD_PATH_PREFIXES):
+        if UPLOAD_PATHS.match(path):
             return settings.max_upload_bytes
         return settings.max_body_bytes
 

@@ -3,6 +3,7 @@
 from rhenus.accounts import models as accounts_models
 from rhenus.core import audit
 from rhenus.core.db import Base
+from rhenus.dataspace.catalogue import models as catalogue_models
 from rhenus.trust import models as trust_models
 
-__all__ = ["Base", "accounts_models", "audit", "trust_models"]
+__all__ = ["Base", "accounts_models", "audit", "catalogue_models", "trust_models"]

@@ -43,6 +43,29 @@ class FedNode:
     node: Node
     app: FastAPI
     router: HostRouter
+    admin_password: str = ""
+    _admin_token: str = ""
+
+    async def admin_headers(self) -> dict[str, str]:
+        """Bearer headers of this node's admin (signing in, and past the one-time password)."""
+        if not self._admin_token:
+            async with self.http() as http:
+                login = await http.post(
+                    "/api/v1/auth/login",
+                    json={"username": "admin", "password": self.admin_password},
+                )
+                self._admin_token = login.json()["access_token"]
+                headers = {"Authorization": f"Bearer {self._admin_token}"}
+                changed = await http.post(
+                    "/api/v1/me/password",
+                    headers=headers,
+                    json={
+                        "current_password": self.admin_password,
+                        "new_password": "a-long-test-password",
+                    },
+                )
+                assert changed.status_code == 204, changed.text
+        return {"Authorization": f"Bearer {self._admin_token}"}
 
     @property
     def did(self) -> str:
@@ -81,11 +104,11 @@ class Federation:
             compliance_cache_seconds=0,
             database_url=db_url or f"sqlite+aiosqlite:///{self.root / (name + '.db')}",
         )
-        await anyio.to_thread.run_sync(initialise, settings)  # runs its own event loop
+        result = await anyio.to_thread.run_sync(initialise, settings)  # runs its own event loop
         node = Node.open(settings)
         app = create_app(settings, node=node, transport=self.router)
         self.router.add(httpx.URL(url).host, app)
-        member = FedNode(settings, node, app, self.router)
+        member = FedNode(settings, node, app, self.router, result.admin_password or "")
         self.nodes.append(member)
         return member
 
@@ -107,6 +130,12 @@ PARTICIPANTS = {
         "vat_id": "DE136695976",
         "headquarters": "DE-BE",
         "legal_address": "DE-BE",
+    },
+    "ch-zurich": {
+        "legal_name": "Kanton Zürich",
+        "lei_code": "5299000J2N45DDNE4Y28",
+        "headquarters": "CH-ZH",
+        "legal_address": "CH-ZH",
     },
 }
 

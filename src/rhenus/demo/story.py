@@ -4,7 +4,8 @@ Each issue extends it. Today: a trust anchor and two sovereign nodes — a Frenc
 German Land — start from nothing, each with its own keys, database, encrypted blob store and
 audit log; administrators sign in and register agents; each organisation signs its Gaia-X
 self-description and obtains a compliance credential from the anchor; the two nodes call each
-other with requests signed by their did:web keys; every node proves its audit log intact. Every
+other with requests signed by their did:web keys; Berlin publishes a dataset and Paris reads it in
+Berlin's DSP catalog; every node proves its audit log intact. Every
 process the demo starts is stopped at the end.
 """
 
@@ -23,11 +24,37 @@ from rich.table import Table
 
 from rhenus.core.keys import Keyring
 from rhenus.core.tls import client_ssl_context
+from rhenus.dataspace.catalogue.client import fetch_catalog
 from rhenus.demo.nodes import Fleet, LiveNode, dev_tls, free_port
 from rhenus.trust.client import ping
 from rhenus.trust.did import did_for_url
 
 console = Console()
+
+BERLIN_DATASET = {
+    "title": {
+        "de": "Einwohner nach Bezirk",
+        "en": "Residents by district",
+        "fr": "Habitants par arrondissement",
+    },
+    "theme": "SOCI",
+    "publisher": "Amt für Statistik Berlin-Brandenburg",
+    "license": "https://www.govdata.de/dl-de/by-2-0",
+    "keywords": ["Bevölkerung", "Bezirk"],
+    "access": {"eu_only": True},
+}
+BERLIN_CSV = b"bezirk;einwohner\nMitte;397134\nPankow;424307\nSpandau;257091\n"
+STATISTICS_OFFER = {
+    "permission": [
+        {
+            "action": "use",
+            "constraint": [
+                {"leftOperand": "purpose", "operator": "eq", "rightOperand": "statistics"},
+                {"leftOperand": "spatial", "operator": "isPartOf", "rightOperand": "EU"},
+            ],
+        }
+    ],
+}
 
 PARTICIPANTS: dict[str, dict[str, Any]] = {
     "fr-mininterieur": {
@@ -151,6 +178,47 @@ def run_demo() -> None:
                 f"(key {answer_ping.key_id.rpartition('#')[2]}, compliant)"
             )
 
+        _step("Berlin publishes a dataset for EU participants, under a statistics-only offer")
+        berlin, paris = nodes["de-berlin"], nodes["fr-mininterieur"]
+        dataset = _check(
+            http.post(
+                f"{berlin.url}/api/v1/datasets", headers=berlin.headers(), json=BERLIN_DATASET
+            )
+        )
+        _check(
+            http.put(
+                f"{berlin.url}/api/v1/datasets/{dataset['id']}/content",
+                content=BERLIN_CSV,
+                headers={**berlin.headers(), "content-type": "text/csv"},
+            )
+        )
+        _check(
+            http.post(
+                f"{berlin.url}/api/v1/datasets/{dataset['id']}/offers",
+                headers=berlin.headers(),
+                json={"policy": STATISTICS_OFFER},
+            )
+        )
+        _check(
+            http.post(
+                f"{berlin.url}/api/v1/datasets/{dataset['id']}/publish", headers=berlin.headers()
+            )
+        )
+        console.print(f"  de-berlin: published {dataset['id']} (encrypted at rest, EU only)")
+
+        _step("Paris reads Berlin's catalog (DSP 2025-1, signed request): the data stays home")
+        settings = paris.settings()
+        seen = asyncio.run(fetch_catalog(settings, Keyring.load(settings.keys_dir), berlin.url))
+        for entry in seen.get("dataset", []):
+            title = next(t["@value"] for t in entry["dct:title"] if t["@language"] == "en")
+            rules = entry["hasPolicy"][0]["permission"][0]["constraint"]
+            console.print(
+                f"  fr-mininterieur sees: {title!r}, offer: "
+                + ", ".join(
+                    f"{c['leftOperand']} {c['operator']} {c['rightOperand']}" for c in rules
+                )
+            )
+
         _step("Each node proves its audit log is intact (hash chain + signed checkpoints)")
         table = Table("node", "entries", "checkpoints", "verdict")
         for node in (anchor, *nodes.values()):
@@ -163,5 +231,5 @@ def run_demo() -> None:
         console.print(table)
     console.print(
         "\n[bold green]Demo complete.[/] Every node was stopped. "
-        "Next chapters: catalogue, contracts."
+        "Next chapters: federated search, contracts."
     )

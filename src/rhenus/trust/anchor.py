@@ -82,6 +82,7 @@ def compliance_credential(
         "type": "gx:compliance",
         "gx:legalName": assessment.legal_name,
         "rhenus:labels": assessment.labels,
+        "rhenus:headquartersCountry": assessment.country,
         "gx:engineVersion": f"rhenus {__version__}",
         "gx:credentials": [
             {"id": vc.credential.get("id", vc.key_id), "gx:integrity": vc.digest}

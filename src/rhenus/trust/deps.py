@@ -8,6 +8,7 @@ trust anchor this node trusts (every other federation route).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
@@ -21,7 +22,7 @@ from rhenus.trust import service
 from rhenus.trust.client import public_client
 from rhenus.trust.did import DidResolver
 from rhenus.trust.httpsig import WINDOW, SignedBy, verify_request
-from rhenus.trust.verifier import ComplianceChecker
+from rhenus.trust.verifier import Compliance, ComplianceChecker
 
 
 def install(
@@ -80,15 +81,21 @@ async def signed_node(
     return sender
 
 
-async def signed_peer(
-    request: Request, sender: Annotated[SignedBy, Depends(signed_node)]
-) -> SignedBy:
+@dataclass(frozen=True)
+class Peer:
+    """A verified, compliant sending node: who signed, and what its anchor certified."""
+
+    did: str
+    key_id: str
+    compliance: Compliance
+
+
+async def signed_peer(request: Request, sender: Annotated[SignedBy, Depends(signed_node)]) -> Peer:
     """The verified sender, if it is compliant; 403 problem naming the reason otherwise."""
     checker: ComplianceChecker = request.app.state.compliance
-    await checker.check(sender.did)
-    return sender
+    return Peer(sender.did, sender.key_id, await checker.check(sender.did))
 
 
 SignedNode = Annotated[SignedBy, Depends(signed_node)]
-SignedPeer = Annotated[SignedBy, Depends(signed_peer)]
+SignedPeer = Annotated[Peer, Depends(signed_peer)]
 Transport = Annotated[httpx.AsyncBaseTransport | None, Depends(get_transport)]

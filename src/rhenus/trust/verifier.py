@@ -20,9 +20,12 @@ COMPLIANCE_SERVICE = "ComplianceCredential"
 
 @dataclass(frozen=True)
 class Compliance:
+    """What a trusted anchor certified about a participant."""
+
     did: str
     anchor: str
     labels: list[str]
+    country: str
 
 
 class ComplianceChecker:
@@ -71,7 +74,10 @@ class ComplianceChecker:
         await self._check_not_revoked(did, vc.issuer, vc.credential.get("credentialStatus"))
         labels = vc.subject.get("rhenus:labels", [])
         result = Compliance(
-            did, vc.issuer, [str(x) for x in labels] if isinstance(labels, list) else []
+            did,
+            vc.issuer,
+            [str(x) for x in labels] if isinstance(labels, list) else [],
+            str(vc.subject.get("rhenus:headquartersCountry", "")),
         )
         self._cache[did] = (time.monotonic() + self.ttl, result)
         return result

@@ -1,0 +1,1 @@
+"""The data space: catalogue, usage policies, contract negotiation, transfers, data pools."""

@@ -1,0 +1,106 @@
+"""Wire formats of the catalogue's own API (``/api/v1/datasets``); the DSP catalog binding's
+JSON-LD is built in :mod:`.dsp`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# The EU Publications Office data themes (http://publications.europa.eu/resource/authority/data-theme).
+EU_THEMES = {
+    "AGRI",
+    "ECON",
+    "EDUC",
+    "ENER",
+    "ENVI",
+    "GOVE",
+    "HEAL",
+    "INTR",
+    "JUST",
+    "OP_DATPRO",
+    "REGI",
+    "SOCI",
+    "TECH",
+    "TRAN",
+}
+
+
+class AccessPolicy(BaseModel):
+    """Who may see a dataset in the catalogue (its offers then say who may *use* it)."""
+
+    eu_only: bool = Field(False, description="Only participants headquartered in the EU.")
+    countries: list[str] | None = Field(None, description="Only these ISO 3166-1 countries.")
+    participants: list[str] | None = Field(None, description="Only these participant DIDs.")
+
+
+class DatasetIn(BaseModel):
+    kind: Literal["file", "service"] = "file"
+    title: dict[str, str] = Field(description="By language: fr, de, en.", min_length=1)
+    description: dict[str, str] = Field(default_factory=dict)
+    keywords: list[str] = Field(default_factory=list, max_length=50)
+    theme: str = Field(description="EU data theme code, e.g. GOVE, HEAL, TRAN.")
+    license: str = Field(min_length=3, max_length=500)
+    publisher: str = Field(min_length=1, max_length=255)
+    spatial: str = Field(default="", max_length=255)
+    temporal_start: str = Field(default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$")
+    temporal_end: str = Field(default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$")
+    media_type: str = Field(default="", max_length=128)
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://", max_length=2000)
+    access: AccessPolicy = Field(default_factory=AccessPolicy)
+
+    @field_validator("title", "description")
+    @classmethod
+    def _languages(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - {"fr", "de", "en"}
+        if unknown:
+            raise ValueError(f"languages must be fr, de or en, not {sorted(unknown)}")
+        return value
+
+    @field_validator("theme")
+    @classmethod
+    def _theme(cls, value: str) -> str:
+        if value not in EU_THEMES:
+            raise ValueError(f"not an EU data theme code; one of {sorted(EU_THEMES)}")
+        return value
+
+
+class OfferIn(BaseModel):
+    """An ODRL policy (JSON-LD object) offered for the dataset; stored faithfully."""
+
+    policy: dict[str, Any]
+
+    @field_validator("policy")
+    @classmethod
+    def _odrl(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not any(k in value for k in ("permission", "prohibition", "obligation")):
+            raise ValueError("an ODRL policy needs a permission, prohibition or obligation")
+        return value
+
+
+class OfferOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    policy: dict[str, Any]
+
+
+class DatasetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    title: dict[str, str]
+    description: dict[str, str]
+    keywords: list[str]
+    theme: str
+    license: str
+    publisher: str
+    media_type: str
+    byte_size: int | None
+    sha256: str | None
+    access: dict[str, Any]
+    version: int
+    status: str
+    updated_at: datetime

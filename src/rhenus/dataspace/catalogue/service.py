@@ -1,0 +1,224 @@
+"""Catalogue logic: register, fill, offer, publish and withdraw datasets; decide who sees what."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rhenus.core.audit import AuditLog
+from rhenus.core.db import utcnow
+from rhenus.core.errors import Conflict, NotFound
+from rhenus.dataspace.catalogue.models import Dataset, Offer
+from rhenus.dataspace.catalogue.schemas import DatasetIn
+
+# The 27 member states; the trust domain certifies each participant's headquarters country.
+EU = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+})  # fmt: skip
+
+
+def new_id() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+async def create_dataset(
+    session: AsyncSession, *, audit: AuditLog, actor: str, data: DatasetIn
+) -> Dataset:
+    """A new dataset in draft: it is published once it has content (or an endpoint) and offers."""
+    if data.kind == "service" and not data.endpoint_url:
+        raise Conflict("a service needs its endpoint_url")
+    now = utcnow()
+    fields = data.model_dump()
+    fields["access"] = data.access.model_dump()
+    dataset = Dataset(
+        id=new_id(),
+        **fields,
+        byte_size=None,
+        sha256=None,
+        version=1,
+        status="draft",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(dataset)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="catalogue.dataset.created",
+        object_type="dataset",
+        object_id=dataset.id,
+        payload=fields,
+    )
+    return dataset
+
+
+async def get_dataset(session: AsyncSession, *, dataset_id: str) -> Dataset:
+    """The dataset, or :class:`NotFound`."""
+    dataset = await session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound(f"no dataset {dataset_id[:80]!r}")
+    return dataset
+
+
+async def set_content(
+    session: AsyncSession,
+    *,
+    audit: AuditLog,
+    actor: str,
+    dataset_id: str,
+    sha256: str,
+    size: int,
+    media_type: str,
+) -> Dataset:
+    """Point a file dataset at its stored (encrypted) content; new content is a new version."""
+    dataset = await get_dataset(session, dataset_id=dataset_id)
+    if dataset.kind != "file":
+        raise Conflict("a service has an endpoint, not content")
+    if dataset.status == "withdrawn":
+        raise Conflict("the dataset was withdrawn")
+    if dataset.sha256 and dataset.sha256 != sha256:
+        dataset.version += 1
+    dataset.sha256, dataset.byte_size = sha256, size
+    dataset.media_type = media_type or dataset.media_type
+    dataset.updated_at = utcnow()
+    await audit.record(
+        session,
+        actor=actor,
+        action="catalogue.dataset.content",
+        object_type="dataset",
+        object_id=dataset_id,
+        details={"sha256": sha256, "size": size, "version": dataset.version},
+    )
+    return dataset
+
+
+async def add_offer(
+    session: AsyncSession,
+    *,
+    audit: AuditLog,
+    actor: str,
+    dataset_id: str,
+    policy: dict[str, Any],
+) -> Offer:
+    """Attach an ODRL offer. In a DSP catalog an offer has an ``@id`` and no ``target``."""
+    dataset = await get_dataset(session, dataset_id=dataset_id)
+    if dataset.status == "withdrawn":
+        raise Conflict("the dataset was withdrawn")
+    offer_id = new_id()
+    stored = {k: v for k, v in policy.items() if k not in ("target", "@id")}
+    stored = {
+        "@id": offer_id,
+        "@type": "Offer",
+        **{k: v for k, v in stored.items() if k != "@type"},
+    }
+    offer = Offer(id=offer_id, dataset_id=dataset_id, policy=stored, created_at=utcnow())
+    session.add(offer)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="catalogue.offer.added",
+        object_type="offer",
+        object_id=offer_id,
+        payload=stored,
+        details={"dataset": dataset_id},
+    )
+    return offer
+
+
+async def offers_of(session: AsyncSession, *, dataset_ids: Sequence[str]) -> dict[str, list[Offer]]:
+    rows = await session.scalars(
+        select(Offer).where(Offer.dataset_id.in_(dataset_ids)).order_by(Offer.created_at)
+    )
+    found: dict[str, list[Offer]] = {d: [] for d in dataset_ids}
+    for offer in rows.all():
+        found[offer.dataset_id].append(offer)
+    return found
+
+
+async def publish(
+    session: AsyncSession, *, audit: AuditLog, actor: str, dataset_id: str
+) -> Dataset:
+    """Make the dataset visible in the catalog (to those its access policy admits)."""
+    dataset = await get_dataset(session, dataset_id=dataset_id)
+    if dataset.status == "withdrawn":
+        raise Conflict("a withdrawn dataset cannot be published again; register a new one")
+    if dataset.kind == "file" and not dataset.sha256:
+        raise Conflict("upload the dataset's content first")
+    if not (await offers_of(session, dataset_ids=[dataset_id]))[dataset_id]:
+        raise Conflict("add at least one offer (a usage policy) first")
+    dataset.status, dataset.updated_at = "published", utcnow()
+    await audit.record(
+        session,
+        actor=actor,
+        action="catalogue.dataset.published",
+        object_type="dataset",
+        object_id=dataset_id,
+    )
+    return dataset
+
+
+async def withdraw(
+    session: AsyncSession, *, audit: AuditLog, actor: str, dataset_id: str
+) -> Dataset:
+    """Take a dataset out of the catalog for good (agreements already made keep their record)."""
+    dataset = await get_dataset(session, dataset_id=dataset_id)
+    dataset.status, dataset.updated_at = "withdrawn", utcnow()
+    dataset.version += 1
+    await audit.record(
+        session,
+        actor=actor,
+        action="catalogue.dataset.withdrawn",
+        object_type="dataset",
+        object_id=dataset_id,
+    )
+    return dataset
+
+
+def visible_to(dataset: Dataset, *, did: str, country: str) -> bool:
+    """Whether a participant (certified DID and headquarters country) may see the dataset."""
+    if dataset.status != "published":
+        return False
+    access = dataset.access or {}
+    if access.get("eu_only") and country not in EU:
+        return False
+    countries = access.get("countries")
+    if countries is not None and country not in countries:
+        return False
+    participants = access.get("participants")
+    return participants is None or did in participants
+
+
+async def find_dataset(session: AsyncSession, *, dataset_id: str) -> Dataset | None:
+    return await session.get(Dataset, dataset_id)
+
+
+async def list_datasets(session: AsyncSession, *, status: str | None = None) -> list[Dataset]:
+    query = select(Dataset).order_by(Dataset.created_at)
+    if status:
+        query = query.where(Dataset.status == status)
+    return list((await session.scalars(query)).all())
+
+
+async def catalog_for(
+    session: AsyncSession, *, did: str, country: str, offset: int, limit: int
+) -> tuple[list[Dataset], int]:
+    """The page of published datasets this participant may see, and how many there are."""
+    published = await list_datasets(session, status="published")
+    visible = [d for d in published if visible_to(d, did=did, country=country)]
+    return visible[offset : offset + limit], len(visible)
+
+
+async def count_published(session: AsyncSession) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(Dataset).where(Dataset.status == "published")
+        )
+        or 0
+    )
