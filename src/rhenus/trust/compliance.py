@@ -21,14 +21,10 @@ from rdflib.namespace import SH
 from stdnum import lei
 from stdnum.eu import vat
 
+from rhenus.core.geo import EU_MEMBER_STATES
 from rhenus.trust.credentials import expanded
 
 GX = Namespace("https://w3id.org/gaia-x/development#")
-# The 27 member states of the European Union (ISO 3166-1 alpha-2).
-EU_MEMBER_STATES = frozenset({
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
-    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
-})  # fmt: skip
 
 
 @cache

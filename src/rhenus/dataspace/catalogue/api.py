@@ -12,8 +12,8 @@ from rhenus.accounts.deps import AdminUser
 from rhenus.core.blobs import BlobTooLarge
 from rhenus.core.errors import Problem
 from rhenus.core.http import api_router
-from rhenus.core.node import NodeDep
-from rhenus.dataspace.catalogue import dsp, service
+from rhenus.core.node import Node, NodeDep
+from rhenus.dataspace.catalogue import dcat, dsp, service
 from rhenus.dataspace.catalogue.schemas import DatasetIn, DatasetOut, OfferIn, OfferOut
 from rhenus.trust.deps import SignedPeer
 from rhenus.trust.did import did_for_url
@@ -98,6 +98,29 @@ async def withdraw(dataset_id: str, node: NodeDep, admin: AdminUser) -> DatasetO
             session, audit=node.audit, actor=admin.actor, dataset_id=dataset_id
         )
         return DatasetOut.model_validate(dataset)
+
+
+@router.get("/catalogue/dcat-ap.ttl", response_class=Response)
+async def dcat_ap_turtle(node: NodeDep) -> Response:
+    """GET /catalogue/dcat-ap.ttl — the public datasets as DCAT-AP 3 (Turtle), for harvesters."""
+    return Response(await _dcat(node, "turtle"), media_type="text/turtle")
+
+
+@router.get("/catalogue/dcat-ap.jsonld", response_class=Response)
+async def dcat_ap_jsonld(node: NodeDep) -> Response:
+    """GET /catalogue/dcat-ap.jsonld — the same as JSON-LD."""
+    return Response(await _dcat(node, "json-ld"), media_type="application/ld+json")
+
+
+async def _dcat(node: Node, fmt: str) -> str:
+    async with node.db.session() as session:
+        published = await service.list_datasets(session, status="published")
+    graph = dcat.catalogue_graph(
+        public_url=node.settings.public_url,
+        organisation=node.settings.organisation,
+        datasets=published,
+    )
+    return graph.serialize(format=fmt)
 
 
 # -- Dataspace Protocol 2025-1, catalog binding ------------------------------------------------

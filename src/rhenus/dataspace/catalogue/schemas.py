@@ -10,20 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # The EU Publications Office data themes (http://publications.europa.eu/resource/authority/data-theme).
 EU_THEMES = {
-    "AGRI",
-    "ECON",
-    "EDUC",
-    "ENER",
-    "ENVI",
-    "GOVE",
-    "HEAL",
-    "INTR",
-    "JUST",
-    "OP_DATPRO",
-    "REGI",
-    "SOCI",
-    "TECH",
-    "TRAN",
+    "AGRI": "Agriculture, fisheries, forestry and food",
+    "ECON": "Economy and finance",
+    "EDUC": "Education, culture and sport",
+    "ENER": "Energy",
+    "ENVI": "Environment",
+    "GOVE": "Government and public sector",
+    "HEAL": "Health",
+    "INTR": "International issues",
+    "JUST": "Justice, legal system and public safety",
+    "OP_DATPRO": "Provisional data",
+    "REGI": "Regions and cities",
+    "SOCI": "Population and society",
+    "TECH": "Science and technology",
+    "TRAN": "Transport",
 }
 
 

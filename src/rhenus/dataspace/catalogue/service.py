@@ -12,14 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rhenus.core.audit import AuditLog
 from rhenus.core.db import utcnow
 from rhenus.core.errors import Conflict, NotFound
+from rhenus.core.geo import EU_MEMBER_STATES
 from rhenus.dataspace.catalogue.models import Dataset, Offer
 from rhenus.dataspace.catalogue.schemas import DatasetIn
-
-# The 27 member states; the trust domain certifies each participant's headquarters country.
-EU = frozenset({
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
-    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
-})  # fmt: skip
 
 
 def new_id() -> str:
@@ -186,7 +181,7 @@ def visible_to(dataset: Dataset, *, did: str, country: str) -> bool:
     if dataset.status != "published":
         return False
     access = dataset.access or {}
-    if access.get("eu_only") and country not in EU:
+    if access.get("eu_only") and country not in EU_MEMBER_STATES:
         return False
     countries = access.get("countries")
     if countries is not None and country not in countries:
