@@ -71,13 +71,6 @@ class OfferIn(BaseModel):
 
     policy: dict[str, Any]
 
-    @field_validator("policy")
-    @classmethod
-    def _odrl(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not any(k in value for k in ("permission", "prohibition", "obligation")):
-            raise ValueError("an ODRL policy needs a permission, prohibition or obligation")
-        return value
-
 
 class OfferOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)

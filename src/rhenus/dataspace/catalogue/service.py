@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.audit import AuditLog
 from rhenus.core.db import utcnow
-from rhenus.core.errors import Conflict, NotFound
+from rhenus.core.errors import Conflict, NotFound, Problem
 from rhenus.core.geo import EU_MEMBER_STATES
 from rhenus.dataspace.catalogue.models import Dataset, Offer
 from rhenus.dataspace.catalogue.schemas import DatasetIn
@@ -93,6 +93,17 @@ async def set_content(
     return dataset
 
 
+def check_offer(policy: dict[str, Any]) -> None:
+    """Refuse a policy with no rule (the ODRL policy model itself comes with contracts)."""
+    if not any(rule in policy for rule in ("permission", "prohibition", "obligation")):
+        raise Problem(
+            "an ODRL offer needs a permission, prohibition or obligation",
+            status=422,
+            kind="invalid-policy",
+            title="Invalid policy",
+        )
+
+
 async def add_offer(
     session: AsyncSession,
     *,
@@ -102,6 +113,13 @@ async def add_offer(
     policy: dict[str, Any],
 ) -> Offer:
     """Attach an ODRL offer. In a DSP catalog an offer has an ``@id`` and no ``target``."""
+    if not any(rule in policy for rule in ("permission", "prohibition", "obligation")):
+        raise Problem(
+            "an ODRL offer needs a permission, prohibition or obligation",
+            status=422,
+            kind="invalid-policy",
+            title="Invalid policy",
+        )
     dataset = await get_dataset(session, dataset_id=dataset_id)
     if dataset.status == "withdrawn":
         raise Conflict("the dataset was withdrawn")
