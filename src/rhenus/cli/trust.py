@@ -49,22 +49,9 @@ def participant_create(
             eori=eori,
             lei_code=lei,
         )
-        async with node.db.transaction() as session:
-            row = await service.store_credential(
-                session,
-                kind="participant",
-                token=token,
-                issuer=did_for_url(node.settings.public_url),
-                valid_until=None,
-            )
-            await node.audit.record(
-                session,
-                actor="cli",
-                action="trust.participant.signed",
-                object_type="credential",
-                object_id=row.digest,
-            )
-            return row.digest
+        return await participant.keep_own_credential(
+            node, kind="participant", token=token, actor="cli"
+        )
 
     console.print(f"Self-description signed ({with_node(work)}).")
 
@@ -85,22 +72,7 @@ def service_offering(
             description=description,
             terms_url=terms_url,
         )
-        async with node.db.transaction() as session:
-            row = await service.store_credential(
-                session,
-                kind="service",
-                token=token,
-                issuer=did_for_url(node.settings.public_url),
-                valid_until=None,
-            )
-            await node.audit.record(
-                session,
-                actor="cli",
-                action="trust.service.signed",
-                object_type="credential",
-                object_id=row.digest,
-            )
-            return row.digest
+        return await participant.keep_own_credential(node, kind="service", token=token, actor="cli")
 
     console.print(f"Service offering signed ({with_node(work)}).")
 

@@ -61,22 +61,10 @@ async def compliance_credential(node: NodeDep) -> Response:
 async def create_participant(body: ParticipantIn, node: NodeDep, admin: AdminUser) -> CredentialOut:
     """POST /api/v1/trust/participant — sign this organisation's self-description (admin)."""
     token = self_description(settings=node.settings, keyring=node.keyring, **body.model_dump())
-    async with node.db.transaction() as session:
-        row = await service.store_credential(
-            session,
-            kind="participant",
-            token=token,
-            issuer=did_for_url(node.settings.public_url),
-            valid_until=None,
-        )
-        await node.audit.record(
-            session,
-            actor=admin.actor,
-            action="trust.participant.signed",
-            object_type="credential",
-            object_id=row.digest,
-        )
-    return CredentialOut(token=token, digest=row.digest)
+    digest = await participant.keep_own_credential(
+        node, kind="participant", token=token, actor=admin.actor
+    )
+    return CredentialOut(token=token, digest=digest)
 
 
 @router.post("/api/v1/trust/service-offerings", response_model=CredentialOut, status_code=201)
@@ -88,23 +76,10 @@ async def create_service_offering(
     token = participant.service_offering(
         settings=node.settings, keyring=node.keyring, **body.model_dump()
     )
-    async with node.db.transaction() as session:
-        row = await service.store_credential(
-            session,
-            kind="service",
-            token=token,
-            issuer=did_for_url(node.settings.public_url),
-            valid_until=None,
-        )
-        await node.audit.record(
-            session,
-            actor=admin.actor,
-            action="trust.service.signed",
-            object_type="credential",
-            object_id=row.digest,
-            details={"name": body.name},
-        )
-    return CredentialOut(token=token, digest=row.digest)
+    digest = await participant.keep_own_credential(
+        node, kind="service", token=token, actor=admin.actor
+    )
+    return CredentialOut(token=token, digest=digest)
 
 
 @router.post("/api/v1/trust/compliance-requests", response_model=ObtainComplianceOut)

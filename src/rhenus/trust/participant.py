@@ -82,6 +82,30 @@ def service_offering(
     )
 
 
+async def keep_own_credential(node: Node, *, kind: str, token: str, actor: str) -> str:
+    """Store a credential this node signed about itself and record the act; returns its digest.
+
+    ``kind`` is "participant" (the self-description) or "service" (a service offering); both
+    are presented to the anchor at the next compliance request.
+    """
+    async with node.db.transaction() as session:
+        row = await service.store_credential(
+            session,
+            kind=kind,
+            token=token,
+            issuer=did_for_url(node.settings.public_url),
+            valid_until=None,
+        )
+        await node.audit.record(
+            session,
+            actor=actor,
+            action=f"trust.{kind}.signed",
+            object_type="credential",
+            object_id=row.digest,
+        )
+        return row.digest
+
+
 class AnchorRefused(Exception):
     """The anchor did not certify us; ``detail`` and ``errors`` say why."""
 
