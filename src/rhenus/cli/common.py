@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from rhenus.config import ConfigError, Settings, load_settings
+from rhenus.core.errors import Problem
 from rhenus.core.node import Node
 
 console = Console()
@@ -27,7 +28,7 @@ def settings_or_exit() -> Settings:
 
 
 def with_node(work: Callable[[Node], Awaitable[T]]) -> T:
-    """Open the node, run ``work`` on it, close it."""
+    """Open the node, run ``work`` on it, close it; a :class:`Problem` exits 1 with its detail."""
     settings = settings_or_exit()
 
     async def main() -> T:
@@ -37,4 +38,8 @@ def with_node(work: Callable[[Node], Awaitable[T]]) -> T:
         finally:
             await node.close()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except Problem as exc:
+        err_console.print(f"[red]{exc.detail}[/]")
+        raise typer.Exit(1) from exc

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from rhenus.cli.common import console, err_console, with_node
+from rhenus.cli.common import console, with_node
 from rhenus.core.errors import Problem
 from rhenus.core.node import Node
 from rhenus.dataspace.catalogue import service
@@ -114,11 +114,7 @@ def add(
                 session, audit=node.audit, actor="cli", dataset_id=dataset.id
             )
 
-    try:
-        dataset = with_node(work)
-    except Problem as exc:
-        err_console.print(f"[red]{exc.detail}[/]")
-        raise typer.Exit(1) from exc
+    dataset = with_node(work)
     console.print(
         f"Published [bold]{dataset.id}[/] ({dataset.byte_size} bytes, sha-256 {dataset.sha256})."
     )
@@ -155,9 +151,5 @@ def withdraw(dataset_id: str) -> None:
         async with node.db.transaction() as session:
             await service.withdraw(session, audit=node.audit, actor="cli", dataset_id=dataset_id)
 
-    try:
-        with_node(work)
-    except Problem as exc:
-        err_console.print(f"[red]{exc.detail}[/]")
-        raise typer.Exit(1) from exc
+    with_node(work)
     console.print(f"Withdrawn {dataset_id}.")

@@ -100,8 +100,6 @@ def request_compliance(
         vc = with_node(work)
     except participant.AnchorRefused as exc:
         raise _fail(f"the anchor refused: {exc.detail}\n  " + "\n  ".join(exc.errors)) from exc
-    except Problem as exc:
-        raise _fail(exc.detail) from exc
     labels = vc.subject.get("rhenus:labels", [])
     console.print(
         f"[green]Compliant[/] according to {vc.issuer}; labels: {labels or 'none'}; "
@@ -153,8 +151,5 @@ def revoke(did: Annotated[str, typer.Argument(help="The participant's DID.")]) -
                 object_id=did,
             )
 
-    try:
-        with_node(work)
-    except Problem as exc:
-        raise _fail(exc.detail) from exc
+    with_node(work)
     console.print(f"Revoked {did}: its status bit is set in the revocation list.")

@@ -10,7 +10,6 @@ from rich.table import Table
 from rhenus.accounts import service
 from rhenus.accounts.models import User
 from rhenus.cli.common import console, err_console, with_node
-from rhenus.core.errors import Problem
 from rhenus.core.node import Node
 
 app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
@@ -41,11 +40,7 @@ def add(
             )
             return password
 
-    try:
-        password = with_node(work)
-    except Problem as exc:
-        err_console.print(f"[red]{exc.detail}[/]")
-        raise typer.Exit(1) from exc
+    password = with_node(work)
     console.print(f"Created [bold]{username}[/] ({role}). One-time password: [bold]{password}[/]")
 
 
@@ -78,9 +73,5 @@ def disable(username: str) -> None:
         async with node.db.transaction() as session:
             await service.disable_user(session, audit=node.audit, actor="cli", username=username)
 
-    try:
-        with_node(work)
-    except Problem as exc:
-        err_console.print(f"[red]{exc.detail}[/]")
-        raise typer.Exit(1) from exc
+    with_node(work)
     console.print(f"Disabled [bold]{username}[/].")
