@@ -17,6 +17,8 @@ from rhenus.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from rhenus.core.node import Node
 from rhenus.dataspace.catalogue import dsp
 from rhenus.dataspace.catalogue.api import router as catalogue_router
+from rhenus.dataspace.catalogue.federation_api import router as catalogue_federation_router
+from rhenus.dataspace.catalogue.federation_api import scheduled_crawls
 from rhenus.ops.api import router as ops_router
 from rhenus.trust import deps as trust_deps
 from rhenus.trust.anchor_api import router as anchor_router
@@ -43,7 +45,8 @@ def create_app(
         if owned:
             await app.state.node.blobs.cleanup_temp()
         try:
-            yield
+            async with scheduled_crawls(app, settings.catalogue_crawl_seconds):
+                yield
         finally:
             await app.state.did_resolver.close()
             if owned:
@@ -64,6 +67,7 @@ def create_app(
     app.include_router(trust_router)
     app.include_router(anchor_router)
     app.include_router(catalogue_router)
+    app.include_router(catalogue_federation_router)
     ERROR_RENDERERS[f"{dsp.BASE_PATH}/catalog"] = dsp.render_catalog_error
 
     def limit_for(path: str) -> int:

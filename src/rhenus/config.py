@@ -98,6 +98,13 @@ class Settings(BaseSettings):
         300, ge=0, description="How long resolved DID documents are kept."
     )
 
+    catalogue_crawl_seconds: int = Field(
+        3600, ge=0, description="Seconds between crawls of the peers' catalogs; 0: on demand only."
+    )
+    catalogue_peers_from_registry: bool = Field(
+        True, description="Follow every participant listed by the trusted anchors' registries."
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 

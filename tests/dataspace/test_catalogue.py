@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +10,7 @@ from jsonschema import ValidationError
 
 from rhenus.dataspace.catalogue import api as catalogue_api
 from tests.dataspace.dsp_schemas import validate
-from tests.support.federation import PARTICIPANTS, Federation, FedNode, certify
+from tests.support.federation import Federation, FedNode
 
 POLICY = {
     "@type": "Offer",
@@ -28,35 +26,28 @@ POLICY = {
 }
 
 
-@pytest.fixture
-async def fed(tmp_path: Path, db_url: str) -> AsyncIterator[Federation]:
-    federation = Federation(tmp_path)
-    await federation.add("anchor", anchor=True)
-    for name in ("fr-mininterieur", "de-berlin", "ch-zurich"):
-        member = await federation.add(name, db_url=db_url if name == "de-berlin" else None)
-        await certify(member, **PARTICIPANTS[name])
-    yield federation
-    await federation.close()
-
-
 async def publish(
     member: FedNode,
-    title: str,
+    title: str | dict[str, str],
     access: dict[str, Any] | None = None,
     content: bytes = b"commune;population\nBerlin;3755251\n",
+    media_type: str = "text/csv",
+    **metadata: Any,
 ) -> str:
+    """Register, fill, offer and publish a dataset; ``metadata`` overrides the defaults."""
     headers = await member.admin_headers()
     async with member.http() as http:
         created = await http.post(
             "/api/v1/datasets",
             headers=headers,
             json={
-                "title": {"de": title, "en": title},
+                "title": title if isinstance(title, dict) else {"de": title, "en": title},
                 "theme": "GOVE",
                 "publisher": "Land Berlin",
                 "license": "https://www.govdata.de/dl-de/by-2-0",
                 "keywords": ["Bevölkerung"],
                 "access": access or {},
+                **metadata,
             },
         )
         assert created.status_code == 201, created.text
@@ -64,7 +55,7 @@ async def publish(
         uploaded = await http.put(
             f"/api/v1/datasets/{dataset_id}/content",
             content=content,
-            headers={**headers, "content-type": "text/csv"},
+            headers={**headers, "content-type": media_type},
         )
         assert uploaded.status_code == 200, uploaded.text
         offer = await http.post(

@@ -98,6 +98,49 @@ def test_participants_obtain_compliance_and_call_each_other(
         assert f"verified this node as {federation[sender].did}" in out
 
 
+def test_a_node_crawls_another_and_finds_exactly_what_it_may_see(
+    federation: dict[str, LiveNode], tmp_path: Path
+) -> None:
+    """Two live nodes over TLS: Berlin publishes three datasets with different access
+    policies; Paris follows Berlin, crawls, and finds the two meant for it; Berlin withdraws
+    one; after the next crawl Paris no longer finds it."""
+    paris, berlin = federation["paris"], federation["berlin"]
+    data = tmp_path / "haltestellen.csv"
+    data.write_text("haltestelle;linie\nAlexanderplatz;U2\n")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"permission": [{"action": "use"}]}))
+    published = {}
+    for title, access in (
+        ("de:Haltestellen für alle", []),
+        ("de:Haltestellen für Paris", ["--participant", paris.did]),
+        ("de:Haltestellen für Wien", ["--participant", "did:web:wien.gv.at"]),
+    ):
+        code, out = rhenus_as(
+            berlin, "datasets", "add", str(data), "--title", title, "--policy", str(policy), *access
+        )
+        assert code == 0, out
+        published[title[3:]] = out.split("Published ")[1].split(" ")[0]
+
+    assert rhenus_as(paris, "catalogue", "peers", "add", berlin.url)[0] == 0
+    code, out = rhenus_as(paris, "catalogue", "crawl")
+    assert code == 0, out
+    assert berlin.did in out
+
+    def titles_found() -> set[str]:
+        code, out = rhenus_as(paris, "catalogue", "search", "Haltestelle", "--json")
+        assert code == 0, out
+        result = json.loads(out)
+        assert all(hit["origin"] == berlin.did for hit in result["hits"])
+        return {hit["title"]["de"] for hit in result["hits"]}
+
+    assert titles_found() == {"Haltestellen für alle", "Haltestellen für Paris"}
+    code, out = rhenus_as(berlin, "datasets", "withdraw", published["Haltestellen für Paris"])
+    assert code == 0, out
+    assert titles_found() == {"Haltestellen für alle", "Haltestellen für Paris"}  # not yet
+    assert rhenus_as(paris, "catalogue", "crawl")[0] == 0
+    assert titles_found() == {"Haltestellen für alle"}
+
+
 def test_revoked_participant_is_refused(federation: dict[str, LiveNode]) -> None:
     paris, berlin = federation["paris"], federation["berlin"]
     code, out = rhenus_as(federation["anchor"], "trust", "revoke", paris.did)

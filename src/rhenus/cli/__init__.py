@@ -12,6 +12,7 @@ from rich.table import Table
 
 from rhenus.cli import audit as audit_cli
 from rhenus.cli import backup as backup_cli
+from rhenus.cli import catalogue as catalogue_cli
 from rhenus.cli import datasets as datasets_cli
 from rhenus.cli import federation as federation_cli
 from rhenus.cli import keys as keys_cli
@@ -34,6 +35,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(federation_cli.app, name="federation")
 app.add_typer(trust_cli.app, name="trust")
 app.add_typer(datasets_cli.app, name="datasets")
+app.add_typer(catalogue_cli.app, name="catalogue")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 

@@ -101,6 +101,7 @@ def add(
                 session,
                 audit=node.audit,
                 actor="cli",
+                public_url=node.settings.public_url,
                 dataset_id=dataset.id,
                 sha256=info.sha256,
                 size=info.size,
@@ -108,10 +109,19 @@ def add(
             )
             for offer in offers:
                 await service.add_offer(
-                    session, audit=node.audit, actor="cli", dataset_id=dataset.id, policy=offer
+                    session,
+                    audit=node.audit,
+                    actor="cli",
+                    public_url=node.settings.public_url,
+                    dataset_id=dataset.id,
+                    policy=offer,
                 )
             return await service.publish(
-                session, audit=node.audit, actor="cli", dataset_id=dataset.id
+                session,
+                audit=node.audit,
+                actor="cli",
+                public_url=node.settings.public_url,
+                dataset_id=dataset.id,
             )
 
     dataset = with_node(work)
@@ -149,7 +159,13 @@ def withdraw(dataset_id: str) -> None:
 
     async def work(node: Node) -> None:
         async with node.db.transaction() as session:
-            await service.withdraw(session, audit=node.audit, actor="cli", dataset_id=dataset_id)
+            await service.withdraw(
+                session,
+                audit=node.audit,
+                actor="cli",
+                public_url=node.settings.public_url,
+                dataset_id=dataset_id,
+            )
 
     with_node(work)
     console.print(f"Withdrawn {dataset_id}.")

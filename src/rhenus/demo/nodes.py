@@ -139,6 +139,8 @@ class Fleet:
             "RHENUS_NODE_NAME": name,
             "RHENUS_ORGANISATION": organisation,
             "RHENUS_LOG_LEVEL": "warning",
+            # Crawls happen when the script asks, so that what it prints is deterministic.
+            "RHENUS_CATALOGUE_CRAWL_SECONDS": "0",
             # Small, so that the demo's few acts already produce signed checkpoints.
             "RHENUS_AUDIT_CHECKPOINT_EVERY": "2",
             "COLUMNS": "200",

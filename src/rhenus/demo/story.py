@@ -4,8 +4,9 @@ Each issue extends it. Today: a trust anchor and two sovereign nodes — a Frenc
 German Land — start from nothing, each with its own keys, database, encrypted blob store and
 audit log; administrators sign in and register agents; each organisation signs its Gaia-X
 self-description and obtains a compliance credential from the anchor; the two nodes call each
-other with requests signed by their did:web keys; Berlin publishes a dataset and Paris reads it in
-Berlin's DSP catalog; every node proves its audit log intact. Every
+other with requests signed by their did:web keys; Berlin publishes datasets, Paris crawls the
+catalogs of the anchor's participants and a French agent's search for "hôpitaux" finds Berlin's
+"Krankenhäuser"; every node proves its audit log intact. Every
 process the demo starts is stopped at the end.
 """
 
@@ -24,7 +25,6 @@ from rich.table import Table
 
 from rhenus.core.keys import Keyring
 from rhenus.core.tls import client_ssl_context
-from rhenus.dataspace.catalogue.client import fetch_catalog
 from rhenus.demo.nodes import Fleet, LiveNode, dev_tls, free_port
 from rhenus.trust.client import ping
 from rhenus.trust.did import did_for_url
@@ -44,6 +44,16 @@ BERLIN_DATASET = {
     "access": {"eu_only": True},
 }
 BERLIN_CSV = b"bezirk;einwohner\nMitte;397134\nPankow;424307\nSpandau;257091\n"
+BERLIN_HOSPITALS = {
+    "title": {"de": "Krankenhäuser und Betten nach Bezirk"},
+    "description": {"fr": "Nombre de lits par hôpital et par arrondissement de Berlin."},
+    "theme": "HEAL",
+    "publisher": "Senatsverwaltung für Gesundheit Berlin",
+    "license": "https://www.govdata.de/dl-de/by-2-0",
+    "keywords": ["Krankenhaus", "Gesundheit"],
+    "access": {"eu_only": True},
+}
+BERLIN_HOSPITALS_CSV = b"bezirk;krankenhaeuser;betten\nMitte;9;5120\nPankow;4;1480\n"
 STATISTICS_OFFER = {
     "permission": [
         {
@@ -91,6 +101,18 @@ def _check(response: httpx.Response) -> Any:
             f"{response.request.url} answered {response.status_code}: {response.text}"
         )
     return response.json()
+
+
+def _publish(http: httpx.Client, node: LiveNode, metadata: dict[str, Any], csv: bytes) -> Any:
+    """Register a dataset, upload its content, offer it for statistics and publish it."""
+    dataset = _check(
+        http.post(f"{node.url}/api/v1/datasets", headers=node.headers(), json=metadata)
+    )
+    base = f"{node.url}/api/v1/datasets/{dataset['id']}"
+    content_headers = {**node.headers(), "content-type": "text/csv"}
+    _check(http.put(f"{base}/content", content=csv, headers=content_headers))
+    _check(http.post(f"{base}/offers", headers=node.headers(), json={"policy": STATISTICS_OFFER}))
+    return _check(http.post(f"{base}/publish", headers=node.headers()))
 
 
 def run_demo() -> None:
@@ -178,46 +200,38 @@ def run_demo() -> None:
                 f"(key {answer_ping.key_id.rpartition('#')[2]}, compliant)"
             )
 
-        _step("Berlin publishes a dataset for EU participants, under a statistics-only offer")
+        _step("Berlin publishes two datasets for EU participants, under a statistics-only offer")
         berlin, paris = nodes["de-berlin"], nodes["fr-mininterieur"]
-        dataset = _check(
-            http.post(
-                f"{berlin.url}/api/v1/datasets", headers=berlin.headers(), json=BERLIN_DATASET
-            )
-        )
-        _check(
-            http.put(
-                f"{berlin.url}/api/v1/datasets/{dataset['id']}/content",
-                content=BERLIN_CSV,
-                headers={**berlin.headers(), "content-type": "text/csv"},
-            )
-        )
-        _check(
-            http.post(
-                f"{berlin.url}/api/v1/datasets/{dataset['id']}/offers",
-                headers=berlin.headers(),
-                json={"policy": STATISTICS_OFFER},
-            )
-        )
-        _check(
-            http.post(
-                f"{berlin.url}/api/v1/datasets/{dataset['id']}/publish", headers=berlin.headers()
-            )
-        )
+        dataset = _publish(http, berlin, BERLIN_DATASET, BERLIN_CSV)
         console.print(f"  de-berlin: published {dataset['id']} (encrypted at rest, EU only)")
+        hospitals = _publish(http, berlin, BERLIN_HOSPITALS, BERLIN_HOSPITALS_CSV)
+        console.print(f"  de-berlin: published {hospitals['id']} (Krankenhäuser, EU only)")
 
-        _step("Paris reads Berlin's catalog (DSP 2025-1, signed request): the data stays home")
-        settings = paris.settings()
-        seen = asyncio.run(fetch_catalog(settings, Keyring.load(settings.keys_dir), berlin.url))
-        for entry in seen.get("dataset", []):
-            title = next(t["@value"] for t in entry["dct:title"] if t["@language"] == "en")
-            rules = entry["hasPolicy"][0]["permission"][0]["constraint"]
+        _step("Paris crawls the catalogs of the anchor's participants (signed DSP, both ways)")
+        for report in _check(
+            http.post(f"{paris.url}/api/v1/catalogue/crawl", headers=paris.headers())
+        ):
             console.print(
-                f"  fr-mininterieur sees: {title!r}, offer: "
-                + ", ".join(
-                    f"{c['leftOperand']} {c['operator']} {c['rightOperand']}" for c in rules
-                )
+                f"  fr-mininterieur crawled {report['did']}: {report['status']}, "
+                f"{report['total']} datasets ({report['added']} new), signatures verified"
             )
+
+        _step("A French agent searches 'hôpitaux' and finds Berlin's Krankenhäuser")
+        found = _check(
+            http.get(
+                f"{paris.url}/api/v1/catalogue/search",
+                params={"q": "hôpitaux"},
+                headers=paris.headers(),
+            )
+        )
+        for hit in found["hits"]:
+            title = hit["title"].get("de") or next(iter(hit["title"].values()))
+            console.print(
+                f"  {title!r} from {hit['publisher']} ({hit['country']}, {hit['format']}, "
+                f"theme {hit['theme']}, {hit['offers']} offer)"
+            )
+        if not found["hits"]:
+            raise RuntimeError("the search found nothing")
 
         _step("Each node proves its audit log is intact (hash chain + signed checkpoints)")
         table = Table("node", "entries", "checkpoints", "verdict")
@@ -231,5 +245,5 @@ def run_demo() -> None:
         console.print(table)
     console.print(
         "\n[bold green]Demo complete.[/] Every node was stopped. "
-        "Next chapters: federated search, contracts."
+        "Next chapter: contracts and transfers."
     )

@@ -14,6 +14,17 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Full-text search objects live outside the models (an FTS5 table and its shadow tables on
+# SQLite, an expression index on PostgreSQL): the migrations own them, autogenerate ignores them.
+FULL_TEXT_OBJECTS = ("catalogue_entries_fts", "ix_catalogue_entries_search")
+
+
+def _include(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (reflected and name is not None and name.startswith(FULL_TEXT_OBJECTS))
+
+
 def _run(connection: Connection) -> None:
     # Batch mode lets SQLite (which has a limited ALTER TABLE) take the same migrations.
     context.configure(
@@ -21,6 +32,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=_include,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,19 +9,20 @@ trust anchor this node trusts (every other federation route).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from rhenus.config import Settings
 from rhenus.core.errors import Unauthorized
-from rhenus.core.node import NodeDep
+from rhenus.core.node import Node, NodeDep
 from rhenus.trust import service
 from rhenus.trust.client import public_client
-from rhenus.trust.did import DidResolver
-from rhenus.trust.httpsig import WINDOW, SignedBy, verify_request
+from rhenus.trust.did import DidResolver, did_for_url
+from rhenus.trust.httpsig import WINDOW, SignedBy, sign_response, verify_request
 from rhenus.trust.verifier import Compliance, ComplianceChecker
 
 
@@ -51,6 +52,13 @@ def get_transport(request: Request) -> httpx.AsyncBaseTransport | None:
     return transport
 
 
+def _target(request: Request, public_url: str) -> str:
+    target = public_url + request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return target
+
+
 async def signed_node(
     request: Request, node: NodeDep, resolver: Annotated[DidResolver, Depends(get_resolver)]
 ) -> SignedBy:
@@ -59,12 +67,9 @@ async def signed_node(
     The target URI is rebuilt from this node's public URL, not from the Host header, so a
     request signed for another node cannot be replayed here.
     """
-    target = node.settings.public_url + request.url.path
-    if request.url.query:
-        target += "?" + request.url.query
     sender = await verify_request(
         method=request.method,
-        target_uri=target,
+        target_uri=_target(request, node.settings.public_url),
         headers=httpx.Headers(request.headers.raw),
         body=await request.body(),
         resolver=resolver,
@@ -99,3 +104,29 @@ async def signed_peer(request: Request, sender: Annotated[SignedBy, Depends(sign
 SignedNode = Annotated[SignedBy, Depends(signed_node)]
 SignedPeer = Annotated[Peer, Depends(signed_peer)]
 Transport = Annotated[httpx.AsyncBaseTransport | None, Depends(get_transport)]
+
+
+def signed_json(
+    request: Request,
+    node: Node,
+    body: Any,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A JSON answer to a signed request, itself signed by this node (RFC 9421, bound to the
+    request), so that what a peer stores from it is provably what this node said."""
+    response = JSONResponse(body, status_code=status_code, headers=headers)
+    sign_response(
+        status=status_code,
+        headers=response.headers,
+        body=bytes(response.body),
+        request=(
+            request.method,
+            _target(request, node.settings.public_url),
+            httpx.Headers(request.headers.raw),
+        ),
+        keyring=node.keyring,
+        did=did_for_url(node.settings.public_url),
+    )
+    return response

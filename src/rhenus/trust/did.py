@@ -51,6 +51,12 @@ def url_for_did(did: str, *, allow_http_loopback: bool = False) -> str:
     )
 
 
+def base_url_for_did(did: str, *, allow_http_loopback: bool = False) -> str:
+    """The public URL of the node a did:web names (the inverse of :func:`did_for_url`)."""
+    document_url = url_for_did(did, allow_http_loopback=allow_http_loopback)
+    return document_url.removesuffix("/.well-known/did.json").removesuffix("/did.json")
+
+
 def did_document(*, did: str, keyring: Keyring, public_url: str) -> dict[str, Any]:
     """This node's DID document: every signing key it ever had, and its service endpoints.
 

@@ -35,6 +35,17 @@ from rhenus.trust.did import DidResolver
 LABEL = "rhenus"
 TAG = "rhenus-federation"
 COVERED = ("@method", "@target-uri", "content-digest")
+# A response signature covers the status and body, and binds itself to the request it answers
+# (method, target and that request's own signature, hence its nonce): it cannot be replayed
+# as the answer to another request.
+RESPONSE_TAG = "rhenus-response"
+RESPONSE_COVERED = (
+    "@status",
+    "content-digest",
+    '"@method";req',
+    '"@target-uri";req',
+    f'"signature";key="{LABEL}";req',
+)
 WINDOW = timedelta(minutes=5)
 
 
@@ -109,10 +120,17 @@ class _Message:
     headers: httpx.Headers
 
 
-def _our_signature_params(headers: httpx.Headers) -> dict[str, Any]:
+@dataclass
+class _Response:
+    status_code: int
+    headers: Any  # httpx.Headers or Starlette's MutableHeaders: both are read and written
+    request: _Message
+
+
+def _our_signature_params(headers: Any, what: str = "request") -> dict[str, Any]:
     raw = headers.get("signature-input")
     if raw is None or "signature" not in headers:
-        raise Unauthorized("the request is not signed (no Signature / Signature-Input)")
+        raise Unauthorized(f"the {what} is not signed (no Signature / Signature-Input)")
     try:
         parsed: Any = http_sf.parse(raw.encode(), tltype="dictionary")
     except Exception as exc:  # the parser raises plain ValueError subclasses
@@ -161,3 +179,59 @@ async def verify_request(
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         raise Unauthorized(f"signature rejected: {exc}") from exc
     return SignedBy(key.did, key_id, nonce, datetime.fromtimestamp(created, UTC))
+
+
+def sign_response(
+    *,
+    status: int,
+    headers: Any,
+    body: bytes,
+    request: tuple[str, str, httpx.Headers],
+    keyring: Keyring,
+    did: str,
+) -> None:
+    """Sign a response in place (adds Content-Digest, Signature-Input and Signature).
+
+    ``request`` is the (method, target URI, headers) of the signed request it answers.
+    """
+    signer = HTTPMessageSigner(signature_algorithm=ED25519, key_resolver=_OwnKeys(keyring))
+    signer.sign(
+        _Response(status, headers, _Message(*request)),
+        key_id=f"{did}#{keyring.current_signing}",
+        created=datetime.now(UTC),
+        label=LABEL,
+        tag=RESPONSE_TAG,
+        include_alg=False,
+        covered_component_ids=RESPONSE_COVERED,
+        body=body,
+    )
+
+
+async def verify_response(
+    response: httpx.Response, *, resolver: DidResolver, signer_did: str
+) -> None:
+    """Check that ``signer_did`` signed this answer to our request; :class:`Unauthorized`."""
+    params = _our_signature_params(response.headers, "response")
+    key_id = params.get("keyid")
+    if not isinstance(key_id, str) or key_id.partition("#")[0] != signer_did:
+        raise Unauthorized(f"the response is not signed by {signer_did[:120]}")
+    key = await resolver.key(key_id)
+    request = response.request
+    verifier = HTTPMessageVerifier(
+        signature_algorithm=ED25519, key_resolver=_OneKey(key_id, key.public_key)
+    )
+    try:
+        verifier.verify(
+            _Response(
+                response.status_code,
+                response.headers,
+                _Message(request.method, str(request.url), request.headers),
+            ),
+            max_age=WINDOW,
+            expect_tag=RESPONSE_TAG,
+            expect_label=LABEL,
+            require_components=RESPONSE_COVERED,
+            body=response.content,
+        )
+    except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+        raise Unauthorized(f"response signature rejected: {exc}") from exc

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import utcnow
 from rhenus.core.errors import NotFound
-from rhenus.trust.credentials import digest
+from rhenus.trust.credentials import decode_unverified, digest
 from rhenus.trust.models import RegisteredParticipant, SeenNonce, StoredCredential
 
 
@@ -117,3 +117,15 @@ async def revoked_indexes(session: AsyncSession) -> list[int]:
         )
     )
     return list(rows.all())
+
+
+async def own_country(session: AsyncSession) -> str:
+    """The headquarters country the anchor certified for this node ("" before compliance).
+
+    The credential was verified when it was received; here it is only read.
+    """
+    held = await latest_credential(session, kind="compliance")
+    if held is None:
+        return ""
+    subject = decode_unverified(held.token).get("credentialSubject", {})
+    return str(subject.get("rhenus:headquartersCountry", "")) if isinstance(subject, dict) else ""

@@ -15,7 +15,7 @@ from rhenus.core.http import api_router
 from rhenus.core.node import Node, NodeDep
 from rhenus.dataspace.catalogue import dcat, dsp, service
 from rhenus.dataspace.catalogue.schemas import DatasetIn, DatasetOut, OfferIn, OfferOut
-from rhenus.trust.deps import SignedPeer
+from rhenus.trust.deps import SignedPeer, signed_json
 from rhenus.trust.did import did_for_url
 
 router = api_router(tags=["catalogue"])
@@ -62,6 +62,7 @@ async def upload_content(
             session,
             audit=node.audit,
             actor=admin.actor,
+            public_url=node.settings.public_url,
             dataset_id=dataset_id,
             sha256=info.sha256,
             size=info.size,
@@ -75,7 +76,12 @@ async def add_offer(dataset_id: str, body: OfferIn, node: NodeDep, admin: AdminU
     """POST /api/v1/datasets/{id}/offers — attach an ODRL offer (usage policy)."""
     async with node.db.transaction() as session:
         offer = await service.add_offer(
-            session, audit=node.audit, actor=admin.actor, dataset_id=dataset_id, policy=body.policy
+            session,
+            audit=node.audit,
+            actor=admin.actor,
+            public_url=node.settings.public_url,
+            dataset_id=dataset_id,
+            policy=body.policy,
         )
         return OfferOut.model_validate(offer)
 
@@ -85,7 +91,11 @@ async def publish(dataset_id: str, node: NodeDep, admin: AdminUser) -> DatasetOu
     """POST /api/v1/datasets/{id}/publish — show it in the catalog to those it admits."""
     async with node.db.transaction() as session:
         dataset = await service.publish(
-            session, audit=node.audit, actor=admin.actor, dataset_id=dataset_id
+            session,
+            audit=node.audit,
+            actor=admin.actor,
+            public_url=node.settings.public_url,
+            dataset_id=dataset_id,
         )
         return DatasetOut.model_validate(dataset)
 
@@ -95,7 +105,11 @@ async def withdraw(dataset_id: str, node: NodeDep, admin: AdminUser) -> DatasetO
     """POST /api/v1/datasets/{id}/withdraw — take it out of the catalog for good."""
     async with node.db.transaction() as session:
         dataset = await service.withdraw(
-            session, audit=node.audit, actor=admin.actor, dataset_id=dataset_id
+            session,
+            audit=node.audit,
+            actor=admin.actor,
+            public_url=node.settings.public_url,
+            dataset_id=dataset_id,
         )
         return DatasetOut.model_validate(dataset)
 
@@ -169,11 +183,13 @@ async def catalog_request(
     if page > 1:
         links.append(f'<{here}?page={page - 1}>; rel="previous"')
     headers = {"Link": ", ".join(links)} if links else {}
-    return JSONResponse(body, headers=headers)
+    return signed_json(request, node, body, headers=headers)
 
 
 @router.get(f"{dsp.BASE_PATH}/catalog/datasets/{{dataset_id}}", response_class=JSONResponse)
-async def catalog_dataset(dataset_id: str, node: NodeDep, peer: SignedPeer) -> Response:
+async def catalog_dataset(
+    dataset_id: str, request: Request, node: NodeDep, peer: SignedPeer
+) -> Response:
     """GET /dsp/catalog/datasets/{id} — one dataset, if this participant may see it."""
     async with node.db.session() as session:
         dataset = await service.find_dataset(session, dataset_id=dataset_id)
@@ -187,4 +203,4 @@ async def catalog_dataset(dataset_id: str, node: NodeDep, peer: SignedPeer) -> R
         "@context": [dsp.CONTEXT],
         **dsp.dataset(dataset, offers[dataset_id], node.settings.public_url),
     }
-    return JSONResponse(body)
+    return signed_json(request, node, body)

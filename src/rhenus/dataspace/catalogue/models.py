@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rhenus.core.db import Base
@@ -49,3 +49,49 @@ class Offer(Base):
     )
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class CataloguePeer(Base):
+    """Another participant whose DSP catalog this node crawls."""
+
+    __tablename__ = "catalogue_peers"
+
+    did: Mapped[str] = mapped_column(String(255), primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))  # its public URL; the catalog is at {url}/dsp
+    source: Mapped[str] = mapped_column(String(16))  # "admin" | "registry"
+    added_at: Mapped[datetime]
+    crawled_at: Mapped[datetime | None]
+    crawl_status: Mapped[str] = mapped_column(String(16), default="never")  # ok | error | never
+    crawl_error: Mapped[str] = mapped_column(Text, default="")
+    entry_count: Mapped[int] = mapped_column(Integer, default=0)
+    # A crawl takes the peer for a while so that two workers never crawl it at once.
+    lease_until: Mapped[datetime | None]
+
+
+class CatalogueEntry(Base):
+    """A dataset findable by search: one of ours, or one a peer showed us at its last crawl.
+
+    ``search_title`` and ``search_body`` hold the stemmed terms (see :mod:`.analysis`); the
+    database's full-text index (FTS5 on SQLite, a GIN tsvector index on PostgreSQL) is built on
+    them by the migration.
+    """
+
+    __tablename__ = "catalogue_entries"
+    __table_args__ = (UniqueConstraint("origin", "dataset_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(255), index=True)  # publishing participant DID
+    dataset_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[dict[str, str]] = mapped_column(JSON)
+    description: Mapped[dict[str, str]] = mapped_column(JSON)
+    keywords: Mapped[list[str]] = mapped_column(JSON)
+    publisher: Mapped[str] = mapped_column(String(255), index=True)
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    theme: Mapped[str] = mapped_column(String(16), index=True)
+    license: Mapped[str] = mapped_column(String(500), index=True)
+    format: Mapped[str] = mapped_column(String(32), index=True)
+    modified: Mapped[datetime] = mapped_column(index=True)
+    fetched_at: Mapped[datetime]
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the DSP Dataset as received
+    search_title: Mapped[str] = mapped_column(Text)
+    search_body: Mapped[str] = mapped_column(Text)

@@ -97,3 +97,49 @@ class DatasetOut(BaseModel):
     version: int
     status: str
     updated_at: datetime
+
+
+# -- search ---------------------------------------------------------------------------------
+FACETS = ("publisher", "country", "theme", "license", "format")
+
+
+class SearchQuery(BaseModel):
+    q: str = Field("", max_length=500, description="Words to find, in any of fr, de, en.")
+    publisher: list[str] = Field(default_factory=list)
+    country: list[str] = Field(default_factory=list)
+    theme: list[str] = Field(default_factory=list)
+    license: list[str] = Field(default_factory=list)
+    format: list[str] = Field(default_factory=list)
+    origin: list[str] = Field(default_factory=list, description="Publishing participant DIDs.")
+    sort: Literal["relevance", "date"] = "relevance"
+    page: int = Field(1, ge=1, le=10_000)
+    per_page: int = Field(20, ge=1, le=100)
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class Hit(BaseModel):
+    origin: str
+    dataset_id: str
+    title: dict[str, str]
+    description: dict[str, str]
+    keywords: list[str]
+    publisher: str
+    country: str
+    theme: str
+    license: str
+    format: str
+    modified: str
+    fetched_at: str
+    offers: int
+
+
+class SearchResult(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    hits: list[Hit]
+    facets: dict[str, list[FacetValue]]

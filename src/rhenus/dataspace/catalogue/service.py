@@ -13,8 +13,11 @@ from rhenus.core.audit import AuditLog
 from rhenus.core.db import utcnow
 from rhenus.core.errors import Conflict, NotFound, Problem
 from rhenus.core.geo import EU_MEMBER_STATES
+from rhenus.dataspace.catalogue import dsp, entries
 from rhenus.dataspace.catalogue.models import Dataset, Offer
 from rhenus.dataspace.catalogue.schemas import DatasetIn
+from rhenus.trust.did import did_for_url
+from rhenus.trust.service import own_country
 
 
 def new_id() -> str:
@@ -66,6 +69,7 @@ async def set_content(
     *,
     audit: AuditLog,
     actor: str,
+    public_url: str,
     dataset_id: str,
     sha256: str,
     size: int,
@@ -90,6 +94,7 @@ async def set_content(
         object_id=dataset_id,
         details={"sha256": sha256, "size": size, "version": dataset.version},
     )
+    await refresh_own_entry(session, dataset=dataset, public_url=public_url)
     return dataset
 
 
@@ -109,17 +114,12 @@ async def add_offer(
     *,
     audit: AuditLog,
     actor: str,
+    public_url: str,
     dataset_id: str,
     policy: dict[str, Any],
 ) -> Offer:
     """Attach an ODRL offer. In a DSP catalog an offer has an ``@id`` and no ``target``."""
-    if not any(rule in policy for rule in ("permission", "prohibition", "obligation")):
-        raise Problem(
-            "an ODRL offer needs a permission, prohibition or obligation",
-            status=422,
-            kind="invalid-policy",
-            title="Invalid policy",
-        )
+    check_offer(policy)
     dataset = await get_dataset(session, dataset_id=dataset_id)
     if dataset.status == "withdrawn":
         raise Conflict("the dataset was withdrawn")
@@ -142,6 +142,7 @@ async def add_offer(
         payload=stored,
         details={"dataset": dataset_id},
     )
+    await refresh_own_entry(session, dataset=dataset, public_url=public_url)
     return offer
 
 
@@ -156,7 +157,7 @@ async def offers_of(session: AsyncSession, *, dataset_ids: Sequence[str]) -> dic
 
 
 async def publish(
-    session: AsyncSession, *, audit: AuditLog, actor: str, dataset_id: str
+    session: AsyncSession, *, audit: AuditLog, actor: str, public_url: str, dataset_id: str
 ) -> Dataset:
     """Make the dataset visible in the catalog (to those its access policy admits)."""
     dataset = await get_dataset(session, dataset_id=dataset_id)
@@ -174,11 +175,12 @@ async def publish(
         object_type="dataset",
         object_id=dataset_id,
     )
+    await refresh_own_entry(session, dataset=dataset, public_url=public_url)
     return dataset
 
 
 async def withdraw(
-    session: AsyncSession, *, audit: AuditLog, actor: str, dataset_id: str
+    session: AsyncSession, *, audit: AuditLog, actor: str, public_url: str, dataset_id: str
 ) -> Dataset:
     """Take a dataset out of the catalog for good (agreements already made keep their record)."""
     dataset = await get_dataset(session, dataset_id=dataset_id)
@@ -191,14 +193,18 @@ async def withdraw(
         object_type="dataset",
         object_id=dataset_id,
     )
+    await refresh_own_entry(session, dataset=dataset, public_url=public_url)
     return dataset
 
 
 def visible_to(dataset: Dataset, *, did: str, country: str) -> bool:
     """Whether a participant (certified DID and headquarters country) may see the dataset."""
-    if dataset.status != "published":
-        return False
-    access = dataset.access or {}
+    return dataset.status == "published" and admits(dataset.access, did=did, country=country)
+
+
+def admits(access: dict[str, Any] | None, *, did: str, country: str) -> bool:
+    """Whether an access policy admits a participant."""
+    access = access or {}
     if access.get("eu_only") and country not in EU_MEMBER_STATES:
         return False
     countries = access.get("countries")
@@ -222,10 +228,20 @@ async def list_datasets(session: AsyncSession, *, status: str | None = None) -> 
 async def catalog_for(
     session: AsyncSession, *, did: str, country: str, offset: int, limit: int
 ) -> tuple[list[Dataset], int]:
-    """The page of published datasets this participant may see, and how many there are."""
-    published = await list_datasets(session, status="published")
-    visible = [d for d in published if visible_to(d, did=did, country=country)]
-    return visible[offset : offset + limit], len(visible)
+    """The page of published datasets this participant may see, and how many there are.
+
+    Only ids and access policies of the whole catalog are read; full rows only for the page.
+    """
+    rows = await session.execute(
+        select(Dataset.id, Dataset.access)
+        .where(Dataset.status == "published")
+        .order_by(Dataset.created_at, Dataset.id)
+    )
+    visible = [i for i, access in rows.all() if admits(access, did=did, country=country)]
+    page_ids = visible[offset : offset + limit]
+    found = await session.scalars(select(Dataset).where(Dataset.id.in_(page_ids)))
+    by_id = {d.id: d for d in found.all()}
+    return [by_id[i] for i in page_ids], len(visible)
 
 
 async def count_published(session: AsyncSession) -> int:
@@ -235,3 +251,20 @@ async def count_published(session: AsyncSession) -> int:
         )
         or 0
     )
+
+
+async def refresh_own_entry(session: AsyncSession, *, dataset: Dataset, public_url: str) -> None:
+    """Keep the search entry of one of our datasets as its catalog shows it (or remove it)."""
+    origin = did_for_url(public_url)
+    if dataset.status != "published":
+        await entries.remove_entry(session, origin=origin, dataset_id=dataset.id)
+        return
+    await session.flush()
+    offers = (await offers_of(session, dataset_ids=[dataset.id]))[dataset.id]
+    fields = entries.entry_fields(
+        dsp.dataset(dataset, offers, public_url),
+        origin=origin,
+        country=await own_country(session),
+        fetched_at=utcnow(),
+    )
+    await entries.put_entry(session, fields)
