@@ -97,13 +97,13 @@ QUERIES: list[dict[str, Any]] = [
     {"q": "élection résultats 2021"},
     {"q": "Apotheke"},
     {"q": "hopitaux", "theme": ["HEAL"]},
-    {"q": "Schulen", "country": ["DE"]},
+    {"q": "Grundschulen", "country": ["DE"]},
     {"q": "transports", "format": ["CSV"], "sort": "date"},
     {"q": ""},
     {"q": "", "theme": ["ENVI"], "sort": "date"},
     {"q": "", "publisher": ["Ville de Lyon"], "page": 3},
     {"q": "population", "page": 20},
-    {"q": "Trinkwasser Wien 2019"},
+    {"q": "Trinkwasserqualität Wien 2019"},
 ]
 
 
@@ -171,13 +171,11 @@ async def search_latencies(url: str, rounds: int) -> list[float]:
     try:
         queries = [SearchQuery.model_validate(q) for q in QUERIES]
         for query in queries:  # warm the caches once
-            async with db.session() as session:
-                await search(session, query)
+            await search(db, query)
         for _ in range(rounds):
             for query in queries:
                 started = time.perf_counter()
-                async with db.session() as session:
-                    result = await search(session, query)
+                result = await search(db, query)
                 timings.append((time.perf_counter() - started) * 1000)
                 assert result.total >= 0
     finally:
@@ -245,7 +243,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=160)
     table = Table(
         "engine", "entries", "load (entries/s)", "search p50 (ms)", "p95 (ms)", "max (ms)",
         "searches", "crawl (datasets)", "crawl (entries/s)",

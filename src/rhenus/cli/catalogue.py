@@ -135,8 +135,7 @@ def search(
         raise typer.BadParameter(str(exc)) from exc
 
     async def work(node: Node) -> SearchResult:
-        async with node.db.session() as session:
-            return await run_search(session, parsed)
+        return await run_search(node.db, parsed)
 
     result = with_node(work)
     if as_json:
@@ -146,7 +145,13 @@ def search(
     for hit in result.hits:
         title = hit.title.get("en") or next(iter(hit.title.values()), "")
         table.add_row(
-            title, hit.publisher, hit.country, hit.theme, hit.format, hit.origin, hit.modified[:10]
+            title,
+            hit.publisher,
+            hit.country,
+            hit.theme,
+            hit.format,
+            hit.origin,
+            hit.modified.date().isoformat(),
         )
     console.print(table)
     console.print(f"{result.total} found; page {result.page}.")

@@ -73,6 +73,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
+    # Read through the OS page cache (mmap) and keep more pages per connection: searches and
+    # catalog pages read the same hot pages again and again. Limits, not allocations.
+    cursor.execute("PRAGMA mmap_size=268435456")
+    cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
 
 

@@ -15,8 +15,9 @@ target_metadata = Base.metadata
 
 
 # Full-text search objects live outside the models (an FTS5 table and its shadow tables on
-# SQLite, an expression index on PostgreSQL): the migrations own them, autogenerate ignores them.
-FULL_TEXT_OBJECTS = ("catalogue_entries_fts", "ix_catalogue_entries_search")
+# SQLite; a stored tsvector column and its GIN index on PostgreSQL): the migrations own them,
+# autogenerate ignores them.
+FULL_TEXT_OBJECTS = ("catalogue_entries_fts", "ix_catalogue_entries_search", "search_vector")
 
 
 def _include(

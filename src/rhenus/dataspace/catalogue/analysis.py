@@ -21,6 +21,19 @@ LANGUAGES = ("french", "german", "english")
 _STEMMERS = {lang: Stemmer.Stemmer(lang) for lang in LANGUAGES}
 _WORD = re.compile(r"\w+")
 MAX_QUERY_TERMS = 12
+# Words that say nothing about a dataset, left out of queries (not of the index) unless a query
+# has nothing else: articles, prepositions, conjunctions and pronouns of the three languages.
+_STOP_WORDS = (
+    "le la les l un une des du de d au aux et ou en dans par pour sur sous avec sans chez "
+    "entre vers ce cet cette ces son sa ses leur leurs qui que quoi dont où est sont a ont "
+    "se ne pas plus il elle ils elles on nous vous je tu y à "
+    "der die das den dem des ein eine einer eines einem einen und oder in im am an auf aus "
+    "bei mit nach von vom zu zum zur für über unter vor durch ohne gegen um ist sind wird "
+    "werden sich nicht auch als wie es er sie wir ihr "
+    "the a an and or of in on at to for from by with without into over under is are be "
+    "this that these those it its as"
+)
+STOP_WORDS = frozenset(_STOP_WORDS.split())
 
 
 def _fold(text: str) -> str:
@@ -57,7 +70,9 @@ def query_terms(query: str) -> list[tuple[str, ...]]:
     expression without any operator of either syntax getting through.
     """
     terms: list[tuple[str, ...]] = []
-    for word in words(query)[:MAX_QUERY_TERMS]:
+    given = words(query)
+    meaningful = [word for word in given if word not in STOP_WORDS] or given
+    for word in meaningful[:MAX_QUERY_TERMS]:
         alternatives = stems(word)
         if alternatives and alternatives not in terms:
             terms.append(alternatives)

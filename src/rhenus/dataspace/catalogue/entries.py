@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.dataspace.catalogue.analysis import index_terms
-from rhenus.dataspace.catalogue.models import CatalogueEntry
+from rhenus.dataspace.catalogue.models import CatalogueEntry, CatalogueState
 
 THEME_PREFIX = "http://publications.europa.eu/resource/authority/data-theme/"
 # The format facet names files as portals do (data.gouv.fr, GovData); services are "API".
@@ -87,6 +87,7 @@ def entry_fields(
     keywords = [k[:200] for k in raw_keywords if isinstance(k, str)][:50]
     theme = _text(document.get("dcat:theme"), 500).removeprefix(THEME_PREFIX)[:16]
     publisher = _text(document.get("dct:publisher"), 255)
+    offers = document.get("hasPolicy", [])
     return {
         "origin": origin,
         "dataset_id": dataset_id,
@@ -98,6 +99,7 @@ def entry_fields(
         "theme": theme,
         "license": _text(document.get("dct:license"), 500),
         "format": format_of(document),
+        "offers": len(offers) if isinstance(offers, list) else 1,
         "modified": _date(document.get("dct:modified"), fetched_at),
         "fetched_at": fetched_at,
         "document": document,
@@ -154,6 +156,8 @@ async def replace_origin(
             .where(CatalogueEntry.id.in_(fresh[start : start + 500]))
             .values(fetched_at=now)
         )
+    if new or changed or gone:
+        await _bump_generation(session)
     return Replaced(len(new), len(changed), len(gone), len(wanted))
 
 
@@ -161,6 +165,7 @@ async def put_entry(session: AsyncSession, fields: dict[str, Any]) -> None:
     """Add or replace one entry (our own dataset, when it is published or changes)."""
     await remove_entry(session, origin=fields["origin"], dataset_id=fields["dataset_id"])
     await session.execute(insert(CatalogueEntry), [fields])
+    await _bump_generation(session)
 
 
 async def remove_entry(session: AsyncSession, *, origin: str, dataset_id: str) -> None:
@@ -169,7 +174,20 @@ async def remove_entry(session: AsyncSession, *, origin: str, dataset_id: str) -
             CatalogueEntry.origin == origin, CatalogueEntry.dataset_id == dataset_id
         )
     )
+    await _bump_generation(session)
 
 
 async def remove_origin(session: AsyncSession, *, origin: str) -> None:
     await session.execute(delete(CatalogueEntry).where(CatalogueEntry.origin == origin))
+    await _bump_generation(session)
+
+
+async def generation(session: AsyncSession) -> int:
+    """The number of changes the entries have seen; search reloads its columns when it moves."""
+    return int(await session.scalar(select(CatalogueState.generation)) or 0)
+
+
+async def _bump_generation(session: AsyncSession) -> None:
+    # Last statement of the writer's transaction: on PostgreSQL the row lock it takes is held
+    # only until the commit that follows, so concurrent crawls do not queue behind each other.
+    await session.execute(update(CatalogueState).values(generation=CatalogueState.generation + 1))

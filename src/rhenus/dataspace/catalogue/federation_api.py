@@ -86,8 +86,7 @@ async def search_catalogue(
 ) -> SearchResult:
     """GET /api/v1/catalogue/search — our datasets and those peers showed us: full text
     (French, German, English stems), facets, sort by relevance or date, pages."""
-    async with node.db.session() as session:
-        return await search(session, query)
+    return await search(node.db, query)
 
 
 @router.get("/api/v1/catalogue/peers", response_model=list[PeerOut])

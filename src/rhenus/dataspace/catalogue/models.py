@@ -73,25 +73,39 @@ class CatalogueEntry(Base):
 
     ``search_title`` and ``search_body`` hold the stemmed terms (see :mod:`.analysis`); the
     database's full-text index (FTS5 on SQLite, a GIN tsvector index on PostgreSQL) is built on
-    them by the migration.
+    them by the migration (on PostgreSQL, over a stored ``search_vector`` column the model does
+    not map).
     """
 
     __tablename__ = "catalogue_entries"
     __table_args__ = (UniqueConstraint("origin", "dataset_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    origin: Mapped[str] = mapped_column(String(255), index=True)  # publishing participant DID
+    # The unique (origin, dataset_id) index serves lookups by origin; search filters and
+    # sorts in memory (see .columns), so the facet columns need no index of their own.
+    origin: Mapped[str] = mapped_column(String(255))  # publishing participant DID
     dataset_id: Mapped[str] = mapped_column(String(255))
     title: Mapped[dict[str, str]] = mapped_column(JSON)
     description: Mapped[dict[str, str]] = mapped_column(JSON)
     keywords: Mapped[list[str]] = mapped_column(JSON)
-    publisher: Mapped[str] = mapped_column(String(255), index=True)
-    country: Mapped[str] = mapped_column(String(2), index=True)
-    theme: Mapped[str] = mapped_column(String(16), index=True)
-    license: Mapped[str] = mapped_column(String(500), index=True)
-    format: Mapped[str] = mapped_column(String(32), index=True)
-    modified: Mapped[datetime] = mapped_column(index=True)
+    publisher: Mapped[str] = mapped_column(String(255))
+    country: Mapped[str] = mapped_column(String(2))
+    theme: Mapped[str] = mapped_column(String(16))
+    license: Mapped[str] = mapped_column(String(500))
+    format: Mapped[str] = mapped_column(String(32))
+    offers: Mapped[int] = mapped_column(Integer)  # how many offers the dataset carries
+    modified: Mapped[datetime]
     fetched_at: Mapped[datetime]
     document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the DSP Dataset as received
     search_title: Mapped[str] = mapped_column(Text)
     search_body: Mapped[str] = mapped_column(Text)
+
+
+class CatalogueState(Base):
+    """One row: the generation of the entries, bumped by every change to them, so that each
+    process knows when the facet columns it keeps in memory are stale."""
+
+    __tablename__ = "catalogue_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -132,8 +132,8 @@ class Hit(BaseModel):
     theme: str
     license: str
     format: str
-    modified: str
-    fetched_at: str
+    modified: datetime
+    fetched_at: datetime
     offers: int
 
 

@@ -1,169 +1,166 @@
 """Search over the catalogue entries: full text, facets, sort and pages, on either engine.
 
-SQLite matches with FTS5 and ranks with its ``rank`` column, configured by the migration as
-``bm25(5.0, 1.0)`` (title terms weigh five times the rest); PostgreSQL matches the GIN-indexed
-weighted tsvector and ranks with ``ts_rank_cd``. Both see the same stemmed terms
-(:mod:`.analysis`), so a query finds the same entries on both.
+The database matches words and ranks by relevance; everything else is done on the in-memory
+columns of :mod:`.columns`. SQLite matches with FTS5 and ranks with its ``rank`` column,
+configured by the migration as ``bm25(5.0, 1.0)`` (title terms weigh five times the rest);
+PostgreSQL matches the GIN-indexed stored tsvector and ranks with ``ts_rank_cd``. Both see the
+same stemmed terms (:mod:`.analysis`), so a query finds the same entries on both.
 
-Every statement starts from the full-text match (or from the whole table when there are no
-words), so the count, the page and each facet cost what the matches cost, not the catalogue.
+A search by relevance runs two statements at once on two connections (SQLite serves concurrent
+readers under WAL, and releases the GIL while it works): the ids of every match, for the count
+and the facets, and the ranked page. Each reads its own snapshot, so a crawl that commits between
+them can make the page and the counts differ by what that crawl changed.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import ColumnElement, Result, column, func, literal, literal_column, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import FromClause
 
+from rhenus.core.db import Database
+from rhenus.dataspace.catalogue import columns
 from rhenus.dataspace.catalogue.analysis import fts5_match, query_terms, tsquery
-from rhenus.dataspace.catalogue.models import CatalogueEntry
-from rhenus.dataspace.catalogue.schemas import FACETS, FacetValue, Hit, SearchQuery, SearchResult
+from rhenus.dataspace.catalogue.models import CatalogueEntry, CatalogueState
+from rhenus.dataspace.catalogue.schemas import Hit, SearchQuery, SearchResult
 
-FACET_SIZE = 20
 _FTS = table("catalogue_entries_fts", column("rowid"), column("rank"))
-_TSVECTOR: ColumnElement[Any] = literal_column(
-    "(setweight(to_tsvector('simple'::regconfig, catalogue_entries.search_title), 'A') || "
-    "setweight(to_tsvector('simple'::regconfig, catalogue_entries.search_body), 'B'))"
-)
-_ENTRIES: FromClause = CatalogueEntry.__table__
+_VECTOR: ColumnElement[Any] = literal_column("catalogue_entries.search_vector")
+# Below this many entries one connection scores them all faster than two can.
+SPLIT_FROM = 5_000
 
 
-class _Plan:
-    """Where the matches come from, what filters them, and how relevant each one is."""
-
-    def __init__(self, session: AsyncSession, query: SearchQuery) -> None:
-        terms = query_terms(query.q)
-        self.where: list[ColumnElement[bool]] = []
-        self.source: FromClause = _ENTRIES
-        self.rank: ColumnElement[Any] | None = None
-        if terms and session.get_bind().dialect.name == "sqlite":
-            # FTS5's rank is lower for better matches.
-            self.source = _FTS.join(_ENTRIES, CatalogueEntry.id == _FTS.c.rowid)
-            match = literal_column("catalogue_entries_fts").op("MATCH")(fts5_match(terms))
-            self.where.append(match)
-            self.rank = -_FTS.c.rank
-        elif terms:
-            tsq = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(terms))
-            self.where.append(_TSVECTOR.op("@@")(tsq))
-            self.rank = func.ts_rank_cd(_TSVECTOR, tsq)
-        for name in (*FACETS, "origin"):
-            values = getattr(query, name)
-            if values:
-                self.where.append(getattr(CatalogueEntry, name).in_(values))
-
-    def select(self, *columns: Any) -> Select[Any]:
-        return select(*columns).select_from(self.source).where(*self.where)
-
-
-async def search(session: AsyncSession, query: SearchQuery) -> SearchResult:
+async def search(db: Database, query: SearchQuery) -> SearchResult:
     """One page of entries matching the words and filters, with the facet counts of all."""
-    plan = _Plan(session, query)
-    if plan.rank is None or query.sort == "date":
-        order: list[ColumnElement[Any]] = [
-            CatalogueEntry.modified.desc(),
-            CatalogueEntry.id.desc(),
-        ]
-    else:
-        order = [plan.rank.desc(), CatalogueEntry.modified.desc(), CatalogueEntry.id.desc()]
-    # Rank and sort narrow rows first, then read the page's entries: sorting whole rows
-    # (documents included) costs ten times more.
-    page_ids = list(
-        (
-            await session.scalars(
-                plan.select(CatalogueEntry.id)
-                .order_by(*order)
-                .offset((query.page - 1) * query.per_page)
-                .limit(query.per_page)
-            )
-        ).all()
-    )
-    found = await session.scalars(select(CatalogueEntry).where(CatalogueEntry.id.in_(page_ids)))
-    by_id = {e.id: e for e in found.all()}
-    hits = [_hit(by_id[i]) for i in page_ids if i in by_id]
-    if plan.rank is None:
-        total, facets = await _browse_facets(session, plan, unfiltered=not plan.where)
-    else:
-        total, facets = await _facets(session, plan)
+    terms = query_terms(query.q)
+    start, stop = (query.page - 1) * query.per_page, query.page * query.per_page
+    chosen: NDArray[np.intp] | None
+    async with db.session() as session:
+        if terms:
+            ranked = query.sort == "relevance"  # by date, no scores: one connection finds all
+            entry_columns, (ids, scores) = await _scored(db, session, terms, ranked=ranked)
+            chosen, known = entry_columns.locate(ids)
+            passing = entry_columns.passing(query, chosen)
+            chosen, scores = chosen[passing], scores[known][passing]
+            if query.sort == "date":
+                page_ids = entry_columns.newest(chosen, start, stop)
+            else:
+                page_ids = entry_columns.best(chosen, scores, start, stop)
+            total = len(chosen)
+        else:
+            entry_columns = await columns.current(session)
+            chosen = entry_columns.select(query)
+            page_ids = entry_columns.newest(chosen, start, stop)
+            total = entry_columns.size if chosen is None else len(chosen)
+        hits = await _hits(session, page_ids)
     return SearchResult(
-        total=total, page=query.page, per_page=query.per_page, hits=hits, facets=facets
+        total=total,
+        page=query.page,
+        per_page=query.per_page,
+        hits=hits,
+        facets=entry_columns.facets(chosen),
     )
 
 
-async def _facets(session: AsyncSession, plan: _Plan) -> tuple[int, dict[str, list[FacetValue]]]:
-    """The number of matches and the facet counts, from one pass over the matches: one
-    statement grouped by all facet columns at once, summed per facet here."""
-    columns = [getattr(CatalogueEntry, name) for name in FACETS]
-    rows = await session.execute(plan.select(*columns, func.count()).group_by(*columns))
-    counters: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
-    total = 0
-    for *values, count in rows.all():
-        total += count
-        for name, value in zip(FACETS, values, strict=True):
-            if value:
-                counters[name][value] += count
-    facets = {
-        name: [
-            FacetValue(value=v, count=c)
-            for v, c in sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:FACET_SIZE]
-        ]
-        for name, counter in counters.items()
-    }
-    return total, facets
+_Scores = tuple[NDArray[np.int64], NDArray[np.float64]]
 
 
-_BROWSE_CACHE: dict[tuple[Any, ...], tuple[int, dict[str, list[FacetValue]]]] = {}
+async def _scored(
+    db: Database, session: AsyncSession, terms: list[tuple[str, ...]], *, ranked: bool = True
+) -> tuple[columns.EntryColumns, _Scores]:
+    """The current columns, and the id and score (lower is better) of every match.
 
-
-async def _browse_facets(
-    session: AsyncSession, plan: _Plan, *, unfiltered: bool
-) -> tuple[int, dict[str, list[FacetValue]]]:
-    """Facets without words: one GROUP BY per facet, each read from that facet's index.
-
-    The unfiltered landing view is the same for everyone until an entry changes, so it is
-    kept per process and checked against (count, highest id, latest change) of the entries.
-    """
-    key: tuple[Any, ...] = ()
-    if unfiltered:
-        signature = await session.execute(
-            select(func.count(), func.max(CatalogueEntry.id), func.max(CatalogueEntry.modified))
+    Scoring is most of a search's cost (FTS5's bm25 reads each match's column sizes), so a
+    large catalogue is scored in two halves by id, at once, on two connections, split where
+    the columns this process holds put the middle: any split covers every id, including ids
+    added since. The scoring statement also reads the catalogue's generation, which says
+    whether those columns are still current."""
+    known = columns.cached(session)
+    if not ranked or known is None or known.size < SPLIT_FROM:
+        ids, scores, generation = await _score(session, terms, None, None, ranked=ranked)
+        return await columns.current(session, generation), (ids, scores)
+    middle = int(known.ids[known.size // 2])
+    async with db.session() as other:
+        # Both connections are ready before either starts scoring: a small statement queued
+        # behind two busy cores would otherwise hold the second half back.
+        await other.connection()
+        (low_ids, low_scores, generation), (high_ids, high_scores, _) = await asyncio.gather(
+            _score(session, terms, None, middle), _score(other, terms, middle, None)
         )
-        key = (str(session.get_bind().engine.url), *signature.one())
-        if key in _BROWSE_CACHE:
-            return _BROWSE_CACHE[key]
-    total = int(await session.scalar(plan.select(func.count())) or 0)
-    facets: dict[str, list[FacetValue]] = {}
-    for name in FACETS:
-        facet = getattr(CatalogueEntry, name)
-        counts = await session.execute(
-            plan.select(facet, func.count())
-            .group_by(facet)
-            .order_by(func.count().desc(), facet)
-            .limit(FACET_SIZE)
-        )
-        facets[name] = [FacetValue(value=v, count=c) for v, c in counts.all() if v]
-    if unfiltered:
-        _BROWSE_CACHE.clear()  # one landing view per process is enough
-        _BROWSE_CACHE[key] = (total, facets)
-    return total, facets
-
-
-def _hit(entry: CatalogueEntry) -> Hit:
-    offers = entry.document.get("hasPolicy", [])
-    return Hit(
-        origin=entry.origin,
-        dataset_id=entry.dataset_id,
-        title=entry.title,
-        description=entry.description,
-        keywords=entry.keywords,
-        publisher=entry.publisher,
-        country=entry.country,
-        theme=entry.theme,
-        license=entry.license,
-        format=entry.format,
-        modified=entry.modified.isoformat(),
-        fetched_at=entry.fetched_at.isoformat(),
-        offers=len(offers) if isinstance(offers, list) else 1,
+    ids = np.concatenate((low_ids, high_ids))
+    return await columns.current(session, generation), (
+        ids,
+        np.concatenate((low_scores, high_scores)),
     )
+
+
+# Every id and score in two aggregated text values: handing thousands of two-column rows over,
+# one Python object each, costs more than scoring them.
+_SQLITE_SCORES = (
+    "SELECT group_concat(rowid), {scores}, (SELECT generation FROM catalogue_state) "
+    "FROM catalogue_entries_fts WHERE catalogue_entries_fts MATCH ? AND rowid > ? AND rowid <= ?"
+)
+_LAST_ID = 2**63 - 1
+
+
+async def _score(
+    session: AsyncSession,
+    terms: list[tuple[str, ...]],
+    above: int | None,
+    upto: int | None,
+    *,
+    ranked: bool = True,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], int]:
+    """Ids and scores (lower is better; all zero unless ``ranked``) of the matches with
+    ``above < id <= upto``, and the generation of the entries they were read from."""
+    if session.get_bind().dialect.name == "sqlite":
+        bounds = (-1 if above is None else above, _LAST_ID if upto is None else upto)
+        # FTS5's rank is bm25 as the migration configured it, lower for better matches.
+        connection = await session.connection()
+        statement = _SQLITE_SCORES.format(scores="group_concat(rank)" if ranked else "''")
+        result: Result[Any] = await connection.exec_driver_sql(
+            statement, (fts5_match(terms), *bounds)
+        )
+    else:
+        tsq = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(terms))
+        score = func.array_agg(-func.ts_rank_cd(_VECTOR, tsq)) if ranked else literal("")
+        query = select(
+            func.array_to_string(func.array_agg(CatalogueEntry.id), ","),
+            func.array_to_string(score, ",") if ranked else score,
+            select(CatalogueState.generation).scalar_subquery(),
+        ).where(_VECTOR.op("@@")(tsq))
+        if above is not None:
+            query = query.where(CatalogueEntry.id > above)
+        if upto is not None:
+            query = query.where(CatalogueEntry.id <= upto)
+        result = await session.execute(query)
+    row: Sequence[Any] = result.one()
+    joined_ids, joined_scores, generation = row
+    if not joined_ids:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), int(generation)
+    ids = np.fromstring(joined_ids, dtype=np.int64, sep=",")
+    if not ranked:
+        return ids, np.zeros(len(ids), dtype=np.float64), int(generation)
+    return ids, np.fromstring(joined_scores, dtype=np.float64, sep=","), int(generation)
+
+
+_HIT_COLUMNS = [getattr(CatalogueEntry, name) for name in Hit.model_fields]
+
+
+async def _hits(session: AsyncSession, ids: list[int]) -> list[Hit]:
+    """The page's entries in the given order, read column by column (documents stay put)."""
+    if not ids:
+        return []
+    rows = await session.execute(
+        select(CatalogueEntry.id, *_HIT_COLUMNS).where(CatalogueEntry.id.in_(ids))
+    )
+    by_id = {row[0]: row for row in rows.all()}
+    names = list(Hit.model_fields)
+    return [
+        Hit.model_validate(dict(zip(names, by_id[i][1:], strict=True))) for i in ids if i in by_id
+    ]

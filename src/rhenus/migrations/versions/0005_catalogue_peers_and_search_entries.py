@@ -34,7 +34,9 @@ SQLITE_UP = [
     "CREATE TRIGGER catalogue_entries_fts_delete AFTER DELETE ON catalogue_entries BEGIN "
     "INSERT INTO catalogue_entries_fts(catalogue_entries_fts, rowid, search_title, search_body) "
     "VALUES ('delete', old.id, old.search_title, old.search_body); END",
-    "CREATE TRIGGER catalogue_entries_fts_update AFTER UPDATE ON catalogue_entries BEGIN "
+    # Only a change of the terms touches the index: a crawl refreshes fetched_at on every row.
+    "CREATE TRIGGER catalogue_entries_fts_update "
+    "AFTER UPDATE OF search_title, search_body ON catalogue_entries BEGIN "
     "INSERT INTO catalogue_entries_fts(catalogue_entries_fts, rowid, search_title, search_body) "
     "VALUES ('delete', old.id, old.search_title, old.search_body); "
     "INSERT INTO catalogue_entries_fts(rowid, search_title, search_body) "
@@ -46,13 +48,18 @@ SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS catalogue_entries_fts_insert",
     "DROP TABLE IF EXISTS catalogue_entries_fts",
 ]
-# PostgreSQL: a GIN index on the weighted tsvector expression the search query repeats.
+# PostgreSQL: the weighted tsvector, stored (ranking reads it for every match, and computing it
+# again from the text costs far more), and a GIN index on it.
 POSTGRES_UP = [
-    "CREATE INDEX ix_catalogue_entries_search ON catalogue_entries USING gin (("
+    "ALTER TABLE catalogue_entries ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ("
     "setweight(to_tsvector('simple'::regconfig, search_title), 'A') || "
-    "setweight(to_tsvector('simple'::regconfig, search_body), 'B')))"
+    "setweight(to_tsvector('simple'::regconfig, search_body), 'B')) STORED",
+    "CREATE INDEX ix_catalogue_entries_search ON catalogue_entries USING gin (search_vector)",
 ]
-POSTGRES_DOWN = ["DROP INDEX IF EXISTS ix_catalogue_entries_search"]
+POSTGRES_DOWN = [
+    "DROP INDEX IF EXISTS ix_catalogue_entries_search",
+    "ALTER TABLE catalogue_entries DROP COLUMN IF EXISTS search_vector",
+]
 
 
 def upgrade() -> None:
@@ -82,6 +89,7 @@ def upgrade() -> None:
         sa.Column("theme", sa.String(length=16), nullable=False),
         sa.Column("license", sa.String(length=500), nullable=False),
         sa.Column("format", sa.String(length=32), nullable=False),
+        sa.Column("offers", sa.Integer(), nullable=False),
         sa.Column("modified", UTC, nullable=False),
         sa.Column("fetched_at", UTC, nullable=False),
         sa.Column("document", sa.JSON(), nullable=False),
@@ -90,9 +98,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue_entries")),
         sa.UniqueConstraint("origin", "dataset_id", name=op.f("uq_catalogue_entries_origin")),
     )
-    with op.batch_alter_table("catalogue_entries", schema=None) as batch_op:
-        for column in ("origin", "publisher", "country", "theme", "license", "format", "modified"):
-            batch_op.create_index(batch_op.f(f"ix_catalogue_entries_{column}"), [column])
+    op.create_table(
+        "catalogue_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("generation", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue_state")),
+    )
+    op.execute("INSERT INTO catalogue_state (id, generation) VALUES (1, 0)")
     statements = {"sqlite": SQLITE_UP, "postgresql": POSTGRES_UP}[op.get_bind().dialect.name]
     for statement in statements:
         op.execute(statement)
@@ -102,8 +114,6 @@ def downgrade() -> None:
     statements = {"sqlite": SQLITE_DOWN, "postgresql": POSTGRES_DOWN}[op.get_bind().dialect.name]
     for statement in statements:
         op.execute(statement)
-    with op.batch_alter_table("catalogue_entries", schema=None) as batch_op:
-        for column in ("origin", "publisher", "country", "theme", "license", "format", "modified"):
-            batch_op.drop_index(batch_op.f(f"ix_catalogue_entries_{column}"))
+    op.drop_table("catalogue_state")
     op.drop_table("catalogue_entries")
     op.drop_table("catalogue_peers")

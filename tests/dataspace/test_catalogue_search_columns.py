@@ -1,0 +1,132 @@
+"""Search over a catalogue of a few hundred entries, at the service: scoring split over two
+connections gives the same answers as one; pages tile the results; the in-memory columns follow
+changes made through another connection pool (another worker process)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from rhenus.core.db import Database, utcnow
+from rhenus.dataspace.catalogue import entries, search
+from rhenus.dataspace.catalogue.schemas import SearchQuery, SearchResult
+
+WORDS = {
+    "HEAL": ("Hôpital", "Krankenhaus", "Apotheke", "pharmacie"),
+    "ENVI": ("Luftqualität", "déchets", "Trinkwasser", "qualité de l'air"),
+    "TRAN": ("Radwege", "accidents de la route", "Fahrplan", "transports"),
+}
+PUBLISHERS = ("Ville de Lyon", "Stadt Köln", "Land Berlin")
+
+
+def catalogue(count: int, seed: int) -> list[dict[str, Any]]:
+    rng, now = random.Random(seed), utcnow()
+    rows = []
+    for n in range(count):
+        theme = rng.choice(list(WORDS))
+        words = rng.sample(WORDS[theme], 2)
+        document = {
+            "@id": f"urn:test:{n}",
+            "dct:title": [{"@value": f"{words[0]} {n % 7}", "@language": "fr"}],
+            "dct:description": [{"@value": " ".join(words), "@language": "de"}],
+            "dcat:theme": f"{entries.THEME_PREFIX}{theme}",
+            "dct:publisher": rng.choice(PUBLISHERS),
+            "dct:modified": (now - timedelta(days=rng.randint(0, 60))).isoformat(),
+            "hasPolicy": [{"@id": f"urn:offer:{n}"}],
+        }
+        rows.append(
+            entries.entry_fields(document, origin="did:web:peer.example.eu", country="DE",
+                                 fetched_at=now)
+        )  # fmt: skip
+    return rows
+
+
+async def run(db: Database, **params: Any) -> SearchResult:
+    return await search.search(db, SearchQuery.model_validate(params))
+
+
+def ids(result: SearchResult) -> list[str]:
+    return [hit.dataset_id for hit in result.hits]
+
+
+QUERIES: list[dict[str, Any]] = [
+    {"q": "hôpitaux"},
+    {"q": "Krankenhäuser", "per_page": 50},
+    {"q": "qualité air"},
+    {"q": "déchet", "publisher": ["Stadt Köln"]},
+    {"q": "transport", "sort": "date"},
+    {"q": "Apotheke", "page": 2, "per_page": 10},
+    {"q": "", "theme": ["ENVI"], "per_page": 100},
+    {"q": "nothing-matches-this"},
+]
+
+
+async def test_two_connections_score_as_one_does(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(db_url)
+    try:
+        async with db.transaction() as session:
+            await entries.replace_origin(
+                session, origin="did:web:peer.example.eu", fields=catalogue(400, seed=3)
+            )
+        single = [await run(db, **q) for q in QUERIES]
+        monkeypatch.setattr(search, "SPLIT_FROM", 1)
+        split = [await run(db, **q) for q in QUERIES]
+    finally:
+        await db.dispose()
+    for query, one, two in zip(QUERIES, single, split, strict=True):
+        assert (one.total, ids(one), one.facets) == (two.total, ids(two), two.facets), query
+    assert single[0].total > 20
+    assert len(single[0].hits) == 20
+    assert all(hit.theme == "HEAL" for hit in single[0].hits)
+    assert all(hit.publisher == "Stadt Köln" for hit in single[3].hits)
+    assert sum(v.count for v in single[3].facets["publisher"]) == single[3].total
+    dates = [hit.modified for hit in single[4].hits]
+    assert dates == sorted(dates, reverse=True)
+    assert single[-1].total == 0
+    assert single[-1].hits == []
+
+
+async def test_pages_tile_the_results_without_repeats(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        async with db.transaction() as session:
+            await entries.replace_origin(
+                session, origin="did:web:peer.example.eu", fields=catalogue(300, seed=5)
+            )
+        for sort in ("relevance", "date"):
+            everything = await run(db, q="Krankenhaus", sort=sort, per_page=100)
+            pages = [
+                hit
+                for page in range(1, 12)
+                for hit in (await run(db, q="Krankenhaus", sort=sort, per_page=7, page=page)).hits
+            ]
+            assert everything.total < 100
+            assert [h.dataset_id for h in pages] == ids(everything), sort
+    finally:
+        await db.dispose()
+
+
+async def test_columns_follow_changes_made_by_another_worker(db_url: str) -> None:
+    reader, writer = Database(db_url), Database(db_url)
+    try:
+        rows = catalogue(60, seed=9)
+        async with writer.transaction() as session:
+            await entries.replace_origin(session, origin="did:web:peer.example.eu", fields=rows)
+        before = await run(reader, theme=["HEAL"], per_page=100)
+        assert before.total == sum(1 for r in rows if r["theme"] == "HEAL") > 0
+        # The peer withdraws its health datasets; another process stores the crawl.
+        kept = [r for r in rows if r["theme"] != "HEAL"]
+        async with writer.transaction() as session:
+            await entries.replace_origin(session, origin="did:web:peer.example.eu", fields=kept)
+        after = await run(reader, theme=["HEAL"])
+        assert (after.total, after.hits) == (0, [])
+        assert (await run(reader)).total == len(kept)
+        assert {v.value for v in (await run(reader)).facets["theme"]} == {"ENVI", "TRAN"}
+    finally:
+        await reader.dispose()
+        await writer.dispose()
