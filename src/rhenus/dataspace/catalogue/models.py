@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rhenus.core.db import Base
@@ -15,6 +24,8 @@ class Dataset(Base):
     """A dataset (file in the blob store) or a service (HTTP endpoint) this node offers."""
 
     __tablename__ = "catalogue_datasets"
+    # The catalog pages through published datasets in this order.
+    __table_args__ = (Index("ix_catalogue_datasets_listing", "status", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:…
     kind: Mapped[str] = mapped_column(String(16))  # "file" | "service"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.audit import AuditLog
@@ -230,18 +231,33 @@ async def catalog_for(
 ) -> tuple[list[Dataset], int]:
     """The page of published datasets this participant may see, and how many there are.
 
-    Only ids and access policies of the whole catalog are read; full rows only for the page.
+    A catalog has many datasets but few distinct access policies: each distinct policy is
+    judged once, and the database then pages through the datasets whose policy admits the
+    participant (policies compared as stored text), so a page costs the page, not the catalog.
     """
-    rows = await session.execute(
-        select(Dataset.id, Dataset.access)
-        .where(Dataset.status == "published")
-        .order_by(Dataset.created_at, Dataset.id)
-    )
-    visible = [i for i, access in rows.all() if admits(access, did=did, country=country)]
-    page_ids = visible[offset : offset + limit]
+    policy = cast(Dataset.access, Text)
+    published = Dataset.status == "published"
+    counts = await session.execute(select(policy, func.count()).where(published).group_by(policy))
+    admitted = {
+        text: count
+        for text, count in counts.all()
+        if admits(json.loads(text), did=did, country=country)
+    }
+    if not admitted:
+        return [], 0
+    visible = and_(published, policy.in_(list(admitted)))
+    page_ids = (
+        await session.scalars(
+            select(Dataset.id)
+            .where(visible)
+            .order_by(Dataset.created_at, Dataset.id)
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
     found = await session.scalars(select(Dataset).where(Dataset.id.in_(page_ids)))
     by_id = {d.id: d for d in found.all()}
-    return [by_id[i] for i in page_ids], len(visible)
+    return [by_id[i] for i in page_ids], sum(admitted.values())
 
 
 async def count_published(session: AsyncSession) -> int:
