@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
 import sys
@@ -160,23 +161,25 @@ async def load(url: str, count: int) -> float:
                 await entries.replace_origin(
                     session, origin=f"did:web:peer{origin}.example.eu", fields=fields
                 )
+        await entries.compact(db)  # as a crawl that changed this much does
     finally:
         await db.dispose()
     return per_origin * 20 / (time.perf_counter() - started)
 
 
-async def search_latencies(url: str, rounds: int) -> list[float]:
+async def search_latencies(url: str, rounds: int) -> dict[str, list[float]]:
+    """Milliseconds of each search of the mix, per query, over ``rounds`` rounds."""
     db = Database(url)
-    timings: list[float] = []
+    timings: dict[str, list[float]] = {json.dumps(q, ensure_ascii=False): [] for q in QUERIES}
     try:
         queries = [SearchQuery.model_validate(q) for q in QUERIES]
         for query in queries:  # warm the caches once
             await search(db, query)
         for _ in range(rounds):
-            for query in queries:
+            for key, query in zip(timings, queries, strict=True):
                 started = time.perf_counter()
                 result = await search(db, query)
-                timings.append((time.perf_counter() - started) * 1000)
+                timings[key].append((time.perf_counter() - started) * 1000)
                 assert result.total >= 0
     finally:
         await db.dispose()
@@ -249,6 +252,7 @@ def main() -> None:
         "searches", "crawl (datasets)", "crawl (entries/s)",
         title=f"Catalogue: {args.entries:,} entries, {len(QUERIES)} queries x {args.rounds}",
     )  # fmt: skip
+    slowest: list[tuple[str, str, list[float]]] = []
     for engine in args.engines.split(","):
         with ExitStack() as stack:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rhenus-bench-")))
@@ -258,7 +262,9 @@ def main() -> None:
             upgrade(search_url)
             console.print(f"[bold]{engine}[/]: loading {args.entries:,} entries…")
             load_rate = asyncio.run(load(search_url, args.entries))
-            timings = asyncio.run(search_latencies(search_url, args.rounds))
+            per_query = asyncio.run(search_latencies(search_url, args.rounds))
+            slowest.extend((engine, q, t) for q, t in per_query.items())
+            timings = [t for samples in per_query.values() for t in samples]
             console.print(f"[bold]{engine}[/]: crawling a peer of {args.crawl:,} datasets…")
             rate = asyncio.run(crawl_rate(root / "fed", (consumer_url, provider_url), args.crawl))
             cuts = statistics.quantiles(timings, n=100)
@@ -268,6 +274,11 @@ def main() -> None:
                 f"{args.crawl:,}", f"{rate:,.0f}",
             )  # fmt: skip
     console.print(table)
+    by_query = Table("engine", "query", "p50 (ms)", "max (ms)", title="The slowest searches")
+    slowest.sort(key=lambda item: -statistics.median(item[2]))
+    for engine, query, samples in slowest[:8]:
+        by_query.add_row(engine, query, f"{statistics.median(samples):.1f}", f"{max(samples):.1f}")
+    console.print(by_query)
 
 
 if __name__ == "__main__":

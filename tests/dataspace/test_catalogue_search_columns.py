@@ -1,11 +1,15 @@
 """Search over a catalogue of a few hundred entries, at the service: scoring split over two
 connections gives the same answers as one; pages tile the results; the in-memory columns follow
-changes made through another connection pool (another worker process)."""
+changes made through another connection pool (another worker process); compacting the
+index changes no answer."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +23,7 @@ WORDS = {
     "ENVI": ("Luftqualität", "déchets", "Trinkwasser", "qualité de l'air"),
     "TRAN": ("Radwege", "accidents de la route", "Fahrplan", "transports"),
 }
+PEER = "did:web:peer.example.eu"
 PUBLISHERS = ("Ville de Lyon", "Stadt Köln", "Land Berlin")
 
 
@@ -38,10 +43,22 @@ def catalogue(count: int, seed: int) -> list[dict[str, Any]]:
             "hasPolicy": [{"@id": f"urn:offer:{n}"}],
         }
         rows.append(
-            entries.entry_fields(document, origin="did:web:peer.example.eu", country="DE",
+            entries.entry_fields(document, origin=PEER, country="DE",
                                  fetched_at=now)
         )  # fmt: skip
     return rows
+
+
+@asynccontextmanager
+async def loaded(db_url: str, count: int, seed: int) -> AsyncIterator[Database]:
+    """A database holding ``count`` entries of one peer, as a crawl stores them."""
+    db = Database(db_url)
+    try:
+        async with db.transaction() as session:
+            await entries.replace_origin(session, origin=PEER, fields=catalogue(count, seed=seed))
+        yield db
+    finally:
+        await db.dispose()
 
 
 async def run(db: Database, **params: Any) -> SearchResult:
@@ -67,17 +84,10 @@ QUERIES: list[dict[str, Any]] = [
 async def test_two_connections_score_as_one_does(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = Database(db_url)
-    try:
-        async with db.transaction() as session:
-            await entries.replace_origin(
-                session, origin="did:web:peer.example.eu", fields=catalogue(400, seed=3)
-            )
+    async with loaded(db_url, 400, seed=3) as db:
         single = [await run(db, **q) for q in QUERIES]
         monkeypatch.setattr(search, "SPLIT_FROM", 1)
         split = [await run(db, **q) for q in QUERIES]
-    finally:
-        await db.dispose()
     for query, one, two in zip(QUERIES, single, split, strict=True):
         assert (one.total, ids(one), one.facets) == (two.total, ids(two), two.facets), query
     assert single[0].total > 20
@@ -92,12 +102,7 @@ async def test_two_connections_score_as_one_does(
 
 
 async def test_pages_tile_the_results_without_repeats(db_url: str) -> None:
-    db = Database(db_url)
-    try:
-        async with db.transaction() as session:
-            await entries.replace_origin(
-                session, origin="did:web:peer.example.eu", fields=catalogue(300, seed=5)
-            )
+    async with loaded(db_url, 300, seed=5) as db:
         for sort in ("relevance", "date"):
             everything = await run(db, q="Krankenhaus", sort=sort, per_page=100)
             pages = [
@@ -107,8 +112,6 @@ async def test_pages_tile_the_results_without_repeats(db_url: str) -> None:
             ]
             assert everything.total < 100
             assert [h.dataset_id for h in pages] == ids(everything), sort
-    finally:
-        await db.dispose()
 
 
 async def test_columns_follow_changes_made_by_another_worker(db_url: str) -> None:
@@ -116,13 +119,13 @@ async def test_columns_follow_changes_made_by_another_worker(db_url: str) -> Non
     try:
         rows = catalogue(60, seed=9)
         async with writer.transaction() as session:
-            await entries.replace_origin(session, origin="did:web:peer.example.eu", fields=rows)
+            await entries.replace_origin(session, origin=PEER, fields=rows)
         before = await run(reader, theme=["HEAL"], per_page=100)
         assert before.total == sum(1 for r in rows if r["theme"] == "HEAL") > 0
         # The peer withdraws its health datasets; another process stores the crawl.
         kept = [r for r in rows if r["theme"] != "HEAL"]
         async with writer.transaction() as session:
-            await entries.replace_origin(session, origin="did:web:peer.example.eu", fields=kept)
+            await entries.replace_origin(session, origin=PEER, fields=kept)
         after = await run(reader, theme=["HEAL"])
         assert (after.total, after.hits) == (0, [])
         assert (await run(reader)).total == len(kept)
@@ -130,3 +133,16 @@ async def test_columns_follow_changes_made_by_another_worker(db_url: str) -> Non
     finally:
         await reader.dispose()
         await writer.dispose()
+
+
+async def test_compacting_after_a_large_crawl_keeps_every_answer(db_url: str) -> None:
+    async with loaded(db_url, 200, seed=11) as db:
+        before = [await run(db, **q) for q in QUERIES]
+        await entries.compact(db)
+        after = [await run(db, **q) for q in QUERIES]
+        if db.is_sqlite:  # the write-ahead log was moved into the database
+            wal = Path(str(db.engine.url.database) + "-wal")
+            assert not wal.exists() or wal.stat().st_size == 0
+    assert [(r.total, ids(r), r.facets) for r in after] == [
+        (r.total, ids(r), r.facets) for r in before
+    ]

@@ -139,7 +139,7 @@ def search(
 
     result = with_node(work)
     if as_json:
-        print(json.dumps(result.model_dump(), ensure_ascii=False, indent=2))
+        print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
     table = Table("title", "publisher", "country", "theme", "format", "origin", "modified")
     for hit in result.hits:

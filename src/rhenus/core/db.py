@@ -8,10 +8,13 @@ failing half-way with ``SQLITE_BUSY`` when it upgrades a read snapshot.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import queue
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Dialect, MetaData, event, text
 from sqlalchemy.ext.asyncio import (
@@ -64,6 +67,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+T = TypeVar("T")
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN would not be
     # IMMEDIATE); SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional DDL".
@@ -72,12 +78,16 @@ def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    _tune(cursor)
+    cursor.close()
+
+
+def _tune(cursor: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=15000")
     # Read through the OS page cache (mmap) and keep more pages per connection: searches and
     # catalog pages read the same hot pages again and again. Limits, not allocations.
     cursor.execute("PRAGMA mmap_size=268435456")
     cursor.execute("PRAGMA cache_size=-32768")
-    cursor.close()
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -101,6 +111,7 @@ class Database:
         writer = self.engine.execution_options(rhenus_write=True)
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writes = async_sessionmaker(writer, expire_on_commit=False)
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -121,5 +132,32 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    async def read_in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on a plain read-only sqlite3 connection in a worker thread (SQLite only).
+
+        For the few reads whose cost is the engine's own work (full-text scoring): SQLite
+        releases the GIL while it runs, so two such reads use two cores, and a plain
+        connection skips the per-statement hops of the async driver. Connections are kept for
+        reuse and closed by :meth:`dispose`.
+        """
+        if not self.is_sqlite or not self.engine.url.database:
+            raise RuntimeError("read_in_thread needs a SQLite database file")
+        return await asyncio.to_thread(self._read, work)
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            connection = self._readers.get_nowait()
+        except queue.Empty:
+            path = str(self.engine.url.database)
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            _tune(connection)
+            connection.execute("PRAGMA query_only=ON")
+        try:
+            return work(connection)
+        finally:
+            self._readers.put(connection)
+
     async def dispose(self) -> None:
+        while not self._readers.empty():
+            self._readers.get_nowait().close()
         await self.engine.dispose()

@@ -72,7 +72,10 @@ class Crawler:
                 async with limit:
                     return await self.crawl_peer(did)
 
-            return list(await asyncio.gather(*(one(did) for did in peers)))
+            reports = list(await asyncio.gather(*(one(did) for did in peers)))
+            if sum(r.added + r.updated + r.removed for r in reports) >= entries.COMPACT_AFTER:
+                await entries.compact(self.node.db)
+            return reports
 
     async def crawl_peer(self, did: str) -> CrawlReport:
         started = time.monotonic()

@@ -7,13 +7,18 @@ untrusted input: every field is read defensively and cut to the column's size.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rhenus.core.db import Database
 from rhenus.dataspace.catalogue.analysis import index_terms
 from rhenus.dataspace.catalogue.models import CatalogueEntry, CatalogueState
 
@@ -190,4 +195,43 @@ async def generation(session: AsyncSession) -> int:
 async def _bump_generation(session: AsyncSession) -> None:
     # Last statement of the writer's transaction: on PostgreSQL the row lock it takes is held
     # only until the commit that follows, so concurrent crawls do not queue behind each other.
-    await session.execute(update(CatalogueState).values(generation=CatalogueState.generation + 1))
+    # The row is created by the first change (a row seeded by a migration would make a
+    # restore, which needs empty tables, fail).
+    dialect = session.get_bind().dialect.name
+    insert_into = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert_into(CatalogueState)
+        .values(id=1, generation=1)
+        .on_conflict_do_update(
+            index_elements=[CatalogueState.id],
+            set_={"generation": CatalogueState.generation + 1},
+        )
+    )
+
+
+# Changes after which a crawl compacts the full-text index (SQLite).
+COMPACT_AFTER = 1_000
+
+
+async def compact(db: Database) -> None:
+    """After many changes on SQLite, merge the FTS5 index into one segment and move the
+    write-ahead log into the database, so searches read fewer, closer pages (FTS5's
+    'optimize'; about a second at 100,000 entries). PostgreSQL's autovacuum does its own."""
+    if not db.is_sqlite:
+        return
+    async with db.transaction() as session:
+        await session.execute(
+            text("INSERT INTO catalogue_entries_fts(catalogue_entries_fts) VALUES ('optimize')")
+        )
+    path = db.engine.url.database
+    if path:  # outside any transaction, which the session's connections always open
+        await asyncio.to_thread(_checkpoint, path)
+
+
+def _checkpoint(path: str) -> None:
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA busy_timeout=15000")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()

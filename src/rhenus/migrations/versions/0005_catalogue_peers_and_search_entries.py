@@ -104,7 +104,6 @@ def upgrade() -> None:
         sa.Column("generation", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue_state")),
     )
-    op.execute("INSERT INTO catalogue_state (id, generation) VALUES (1, 0)")
     statements = {"sqlite": SQLITE_UP, "postgresql": POSTGRES_UP}[op.get_bind().dialect.name]
     for statement in statements:
         op.execute(statement)
