@@ -73,3 +73,29 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     assert "very-secret-key" not in result.output
     assert "postgresql+asyncpg://rhenus:********@db.example:5432/rhenus" in result.output
     assert "RHENUS_S3_SECRET_ACCESS_KEY" in result.output
+
+
+@pytest.mark.parametrize(
+    ("host", "public_url"),
+    [("0.0.0.0", "http://127.0.0.1:8080"), ("127.0.0.1", "https://node.example.eu")],
+)
+def test_conformance_mode_is_refused_unless_the_node_is_loopback_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: str, public_url: str
+) -> None:
+    monkeypatch.setenv("RHENUS_HOME", str(tmp_path))
+    monkeypatch.setenv("RHENUS_DSP_CONFORMANCE_TOKEN", "tck-secret")
+    monkeypatch.setenv("RHENUS_HOST", host)
+    monkeypatch.setenv("RHENUS_PUBLIC_URL", public_url)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "loopback" in str(raised.value)
+
+
+def test_conformance_mode_on_loopback_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RHENUS_HOME", str(tmp_path))
+    monkeypatch.setenv("RHENUS_DSP_CONFORMANCE_TOKEN", "tck-secret")
+    settings = load_settings()
+    assert settings.dsp_conformance_token.get_secret_value() == "tck-secret"
+    assert "tck-secret" not in str(settings.masked())

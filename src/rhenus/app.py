@@ -14,11 +14,21 @@ from rhenus.accounts.api import router as accounts_router
 from rhenus.config import Settings
 from rhenus.core.errors import ERROR_RENDERERS, install_problem_handlers
 from rhenus.core.http import BodyLimitMiddleware, RequestContextMiddleware
+from rhenus.core.jobs import JobRunner
 from rhenus.core.node import Node
 from rhenus.dataspace.catalogue import dsp
 from rhenus.dataspace.catalogue.api import router as catalogue_router
 from rhenus.dataspace.catalogue.federation_api import router as catalogue_federation_router
 from rhenus.dataspace.catalogue.federation_api import scheduled_crawls
+from rhenus.dataspace.conformance import fixtures
+from rhenus.dataspace.conformance.api import router as conformance_router
+from rhenus.dataspace.contracts.api import render_negotiation_error
+from rhenus.dataspace.contracts.api import router as contracts_router
+from rhenus.dataspace.contracts.driver import Driver
+from rhenus.dataspace.transfers.api import render_transfer_error
+from rhenus.dataspace.transfers.api import router as transfers_router
+from rhenus.dataspace.transfers.dataplane import router as dataplane_router
+from rhenus.dataspace.transfers.driver import TransferDriver
 from rhenus.ops.api import router as ops_router
 from rhenus.trust import deps as trust_deps
 from rhenus.trust.anchor_api import router as anchor_router
@@ -44,8 +54,11 @@ def create_app(
         app.state.node = node or Node.open(settings)
         if owned:
             await app.state.node.blobs.cleanup_temp()
+        runner = background_jobs(app, transport)
+        if settings.dsp_conformance_token.get_secret_value():
+            await fixtures.seed(app.state.node)
         try:
-            async with scheduled_crawls(app, settings.catalogue_crawl_seconds):
+            async with scheduled_crawls(app, settings.catalogue_crawl_seconds), runner.running():
                 yield
         finally:
             await app.state.did_resolver.close()
@@ -58,9 +71,10 @@ def create_app(
         description="Sovereign data spaces, messaging and AI assistant for public administrations.",
         lifespan=lifespan,
     )
+    trust_deps.install(app, settings, transport)
     if node is not None:
         app.state.node = node
-    trust_deps.install(app, settings, transport)
+        background_jobs(app, transport)
     install_problem_handlers(app)
     app.include_router(ops_router)
     app.include_router(accounts_router)
@@ -68,7 +82,14 @@ def create_app(
     app.include_router(anchor_router)
     app.include_router(catalogue_router)
     app.include_router(catalogue_federation_router)
+    app.include_router(contracts_router)
+    app.include_router(transfers_router)
+    app.include_router(dataplane_router)
+    if settings.dsp_conformance_token.get_secret_value():
+        app.include_router(conformance_router)
     ERROR_RENDERERS[f"{dsp.BASE_PATH}/catalog"] = dsp.render_catalog_error
+    ERROR_RENDERERS[f"{dsp.BASE_PATH}/negotiations"] = render_negotiation_error
+    ERROR_RENDERERS[f"{dsp.BASE_PATH}/transfers"] = render_transfer_error
 
     def limit_for(path: str) -> int:
         if UPLOAD_PATHS.match(path):
@@ -78,3 +99,19 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def background_jobs(app: FastAPI, transport: httpx.AsyncBaseTransport | None) -> JobRunner:
+    """The app's job runner, with every domain's job handlers (``app.state.jobs``)."""
+    existing: JobRunner | None = getattr(app.state, "jobs", None)
+    if existing is not None:
+        return existing
+    contracts = Driver(app.state.node, transport)
+    transfers = TransferDriver(app.state.node, transport)
+    runner = JobRunner(app.state.node.db, {**contracts.handlers(), **transfers.handlers()})
+    contracts.runner = transfers.runner = runner
+    contracts.resolver = transfers.resolver = app.state.did_resolver
+    app.state.contracts_driver = contracts
+    app.state.transfers_driver = transfers
+    app.state.jobs = runner
+    return runner

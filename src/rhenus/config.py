@@ -105,6 +105,21 @@ class Settings(BaseSettings):
         True, description="Follow every participant listed by the trusted anchors' registries."
     )
 
+    dataplane_token_seconds: int = Field(
+        3600, ge=10, description="Lifetime of a data-plane token handed out when a transfer starts."
+    )
+    dsp_conformance_token: SecretStr = Field(
+        SecretStr(""),
+        description="Conformance mode (DSP TCK): this static bearer token stands for "
+        "dsp_conformance_participant on DSP routes; loopback nodes only.",
+    )
+    dsp_conformance_participant: str = Field(
+        "TCK_PARTICIPANT", description="Participant id the conformance token stands for."
+    )
+    dsp_conformance_country: str = Field(
+        "DE", min_length=2, max_length=2, description="Headquarters country assumed for it."
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
@@ -158,6 +173,13 @@ class Settings(BaseSettings):
         if self.federation_insecure_http and not is_loopback_url(self.public_url):
             raise ValueError(
                 "federation_insecure_http is only allowed when public_url is a loopback address"
+            )
+        if self.dsp_conformance_token.get_secret_value() and not (
+            is_loopback_url(self.public_url) and is_loopback_url(f"http://{self.host}")
+        ):
+            raise ValueError(
+                "dsp_conformance_token (conformance mode) needs a node that listens on "
+                "loopback only: host and public_url must be loopback addresses"
             )
         return self
 

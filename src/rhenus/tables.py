@@ -1,9 +1,20 @@
 """Imports every domain's tables so that ``Base.metadata`` knows them all (migrations, backup)."""
 
 from rhenus.accounts import models as accounts_models
-from rhenus.core import audit
+from rhenus.core import audit, jobs
 from rhenus.core.db import Base
 from rhenus.dataspace.catalogue import models as catalogue_models
+from rhenus.dataspace.contracts import models as contracts_models
+from rhenus.dataspace.transfers import models as transfers_models
 from rhenus.trust import models as trust_models
 
-__all__ = ["Base", "accounts_models", "audit", "catalogue_models", "trust_models"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "audit",
+    "catalogue_models",
+    "contracts_models",
+    "jobs",
+    "transfers_models",
+    "trust_models",
+]

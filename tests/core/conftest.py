@@ -5,10 +5,14 @@ backends, so every blob test runs on a local directory and on S3 (ids ``[local]`
 The S3 server starts once per session on a free loopback port and serves a temporary
 directory: a bucket is a subdirectory there, an object a file — so tests can look at the bytes
 the way someone with access to the bucket's disks would.
+
+For ranged reads: ``six`` is an object of six segments in ``blob_store``; :func:`put_sealed`
+stores an object of any segment size, sealed by the envelope's own :class:`Sealer`.
 """
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import time
@@ -21,11 +25,13 @@ import httpx
 import pytest
 
 from rhenus.core.blobs import BlobStore, open_blob_store
+from rhenus.core.blobs.envelope import MAX_HEADER, SEGMENT, Header, Sealer, read_header
 from rhenus.core.keys import Keyring
 from tests.support.postgres import free_port
 
 ACCESS_KEY, SECRET_KEY = "rhenus-test", "rhenus-test-secret-key"
 BACKENDS = ["local", "s3"]
+SIX = 5 * SEGMENT + 123  # plaintext bytes of ``six``: six segments, the last one short
 
 
 @dataclass(frozen=True)
@@ -127,3 +133,53 @@ async def blob_store(backend: Backend, keyring: Keyring) -> AsyncIterator[BlobSt
         yield store
     finally:
         await store.close()
+
+
+# -- objects for ranged reads ----------------------------------------------------------------------
+def plaintext(size: int, seed: int = 0) -> bytes:
+    return random.Random(seed * 1_000_003 + size).randbytes(size)
+
+
+def seal(keyring: Keyring, data: bytes, segment_size: int) -> tuple[str, bytes]:
+    """Address and stored bytes of ``data``, as ``put`` writes them but with this segment size."""
+    sealer = Sealer(keyring, segment_size)
+    body = sealer.update(data)
+    last, header = sealer.finish()
+    return sealer.sha256, header + body + last
+
+
+async def put_sealed(store: BlobStore, data: bytes, segment_size: int) -> str:
+    """Store ``data`` in segments of ``segment_size``; the reader takes it from the header."""
+    address, raw = seal(store.keyring, data, segment_size)
+    await store.write_raw(address, [raw])
+    return address
+
+
+async def raw_of(store: BlobStore, address: str) -> bytearray:
+    return bytearray(b"".join([chunk async for chunk in store.read_raw(address)]))
+
+
+def header_of(store: BlobStore, raw: bytes | bytearray, address: str) -> Header:
+    header = read_header(bytes(raw[:MAX_HEADER]), store.keyring, address)
+    assert header is not None
+    return header
+
+
+async def read_range(store: BlobStore, address: str, start: int, end: int | None = None) -> bytes:
+    return b"".join([piece async for piece in store.open_range(address, start, end)])
+
+
+async def drain_range(
+    store: BlobStore, address: str, start: int, end: int | None, into: list[bytes]
+) -> None:
+    """Collect the pieces into ``into`` as they come, so a caller sees what came before an error."""
+    async for piece in store.open_range(address, start, end):
+        into.append(piece)
+
+
+@pytest.fixture
+async def six(blob_store: BlobStore) -> tuple[str, bytes]:
+    """An object of ``SIX`` bytes, six 64 KiB segments, stored by ``put``: address, plaintext."""
+    data = plaintext(SIX)
+    info = await blob_store.put([data])
+    return info.sha256, data

@@ -1,21 +1,25 @@
 """Search over a catalogue of a few hundred entries, at the service: scoring split over two
-connections gives the same answers as one; pages tile the results; the in-memory columns follow
-changes made through another connection pool (another worker process); compacting the
-index changes no answer."""
+connections gives the same answers as one; on SQLite, bm25 computed from the doclists gives
+FTS5's own scores; pages tile the results; the in-memory columns follow changes made through
+another connection pool (another worker process); compacting the index changes no answer."""
 
 from __future__ import annotations
 
 import random
+import shutil
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rhenus.core.db import Database, utcnow
-from rhenus.dataspace.catalogue import entries, search
+from rhenus.dataspace.catalogue import bm25, columns, entries, search
+from rhenus.dataspace.catalogue.analysis import fts5_match, query_terms
 from rhenus.dataspace.catalogue.schemas import SearchQuery, SearchResult
 
 WORDS = {
@@ -99,6 +103,55 @@ async def test_two_connections_score_as_one_does(
     assert dates == sorted(dates, reverse=True)
     assert single[-1].total == 0
     assert single[-1].hits == []
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite database (the scoring below is FTS5's, which only SQLite has)."""
+    target = tmp_path / "rhenus.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+async def test_bm25_from_doclists_is_fts5s_own_score(sqlite_url: str) -> None:
+    db_url = sqlite_url
+    rows = catalogue(300, seed=13)
+    # Long texts: FTS5 records sizes of 128 tokens and more in several bytes.
+    rows[0]["search_body"] += " " + " ".join(f"krankenhaus{n}" for n in range(400))
+    rows[1]["search_title"] += " " + " ".join(f"hopital{n}" for n in range(200))
+    async with loaded(db_url, 0, seed=0) as db:
+        async with db.transaction() as session:
+            await entries.replace_origin(session, origin=PEER, fields=rows)
+        async with db.session() as session:
+            held = await columns.current(session)
+        fts5 = sqlite3.connect(str(db.engine.url.database))
+        try:
+            for words in ("hôpitaux", "Krankenhäuser", "Apotheke", "qualité", "Lyon"):
+                terms = query_terms(words)
+                statement, parameters, parsed = search._sqlite_statement(terms, ranked=True)
+                matches = parsed(fts5.execute(statement, parameters).fetchone())
+                assert matches.phrases is not None, words  # one word: scored from doclists
+                positions, _ = held.locate(matches.ids)
+                assert held.lengths is not None
+                ours = bm25.scores(
+                    matches.ids,
+                    held.lengths[positions],
+                    matches.phrases,
+                    count=held.size,
+                    mean_length=held.mean_length,
+                )
+                joined_ids, joined_ranks = fts5.execute(
+                    "SELECT group_concat(rowid), group_concat(rank) FROM catalogue_entries_fts "
+                    "WHERE catalogue_entries_fts MATCH ?",
+                    (fts5_match(terms),),
+                ).fetchone()
+                ids = np.fromstring(joined_ids, dtype=np.int64, sep=",")
+                ranks = np.fromstring(joined_ranks, dtype=np.float64, sep=",")
+                order = np.argsort(ids)
+                assert np.array_equal(ids[order], matches.ids), words
+                assert np.allclose(ours, ranks[order], rtol=1e-9, atol=0), words
+        finally:
+            fts5.close()
 
 
 async def test_pages_tile_the_results_without_repeats(db_url: str) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from rhenus.cli import audit as audit_cli
 from rhenus.cli import backup as backup_cli
 from rhenus.cli import catalogue as catalogue_cli
+from rhenus.cli import contracts as contracts_cli
 from rhenus.cli import datasets as datasets_cli
 from rhenus.cli import federation as federation_cli
 from rhenus.cli import keys as keys_cli
@@ -36,6 +37,8 @@ app.add_typer(federation_cli.app, name="federation")
 app.add_typer(trust_cli.app, name="trust")
 app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(catalogue_cli.app, name="catalogue")
+app.add_typer(contracts_cli.app, name="contracts")
+app.add_typer(contracts_cli.transfers_app, name="transfers")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 

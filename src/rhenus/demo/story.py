@@ -6,7 +6,9 @@ audit log; administrators sign in and register agents; each organisation signs i
 self-description and obtains a compliance credential from the anchor; the two nodes call each
 other with requests signed by their did:web keys; Berlin publishes datasets, Paris crawls the
 catalogs of the anchor's participants and a French agent's search for "hôpitaux" finds Berlin's
-"Krankenhäuser"; every node proves its audit log intact. Every
+"Krankenhäuser"; Paris negotiates a contract for Berlin's residents dataset under its usage
+policy and pulls the data under the agreement, and both audit logs hold the receipt Berlin
+signed and Paris countersigned; every node proves its audit log intact. Every
 process the demo starts is stopped at the end.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -113,6 +116,92 @@ def _publish(http: httpx.Client, node: LiveNode, metadata: dict[str, Any], csv: 
     _check(http.put(f"{base}/content", content=csv, headers=content_headers))
     _check(http.post(f"{base}/offers", headers=node.headers(), json={"policy": STATISTICS_OFFER}))
     return _check(http.post(f"{base}/publish", headers=node.headers()))
+
+
+def _until(http: httpx.Client, url: str, node: LiveNode, done: set[str]) -> Any:
+    """Poll ``url`` until its ``state`` is one of ``done``; the states seen on the way too."""
+    seen: list[str] = []
+    for _ in range(300):
+        body = _check(http.get(url, headers=node.headers()))
+        if not seen or seen[-1] != body["state"]:
+            seen.append(body["state"])
+        if body["state"] in done:
+            return body, seen
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} stayed {seen[-1]}")
+
+
+def _negotiate_and_pull(
+    http: httpx.Client, paris: LiveNode, berlin: LiveNode, dataset: str
+) -> None:
+    _step("Paris negotiates a contract for Berlin's residents dataset (DSP 2025-1)")
+    started = _check(
+        http.post(
+            f"{paris.url}/api/v1/contracts/negotiations",
+            headers=paris.headers(),
+            json={"provider_url": berlin.url, "dataset_id": dataset, "purpose": "statistics"},
+        )
+    )
+    final = {"FINALIZED", "TERMINATED"}
+    url = f"{paris.url}/api/v1/contracts/negotiations/{started['id']}"
+    mine, seen = _until(http, url, paris, final)
+    console.print(f"  fr-mininterieur (consumer): {' → '.join(['REQUESTED', *seen[1:]])}")
+    theirs, _ = _until(
+        http, f"{berlin.url}/api/v1/contracts/negotiations/{mine['provider_pid']}", berlin, final
+    )
+    console.print(
+        f"  de-berlin (provider): {theirs['state']}; the offer's policy (purpose statistics, "
+        "EU only) was evaluated for Paris's certified identity"
+    )
+    if mine["state"] != "FINALIZED":
+        raise RuntimeError(f"the negotiation ended {mine['state']}: {mine['reason']}")
+    console.print(f"  agreement {mine['agreement_id']} held by both nodes")
+
+    _step("Paris pulls the data under the agreement; it is decrypted at Berlin on the way out")
+    tp = _check(
+        http.post(
+            f"{paris.url}/api/v1/transfers",
+            headers=paris.headers(),
+            json={"agreement_id": mine["agreement_id"]},
+        )
+    )
+    _until(http, f"{paris.url}/api/v1/transfers/{tp['id']}", paris, {"STARTED", "TERMINATED"})
+    pulled = _check(
+        http.post(f"{paris.url}/api/v1/transfers/{tp['id']}/pull", headers=paris.headers())
+    )
+    console.print(
+        f"  {pulled['size']} bytes, sha-256 {pulled['sha256'][:16]}… checked against Berlin's "
+        f"Repr-Digest; transfer {pulled['transfer']['state']}"
+    )
+    provider_side, _ = _until(
+        http, f"{berlin.url}/api/v1/transfers/{tp['provider_pid']}", berlin, {"COMPLETED"}
+    )
+    console.print(
+        f"  de-berlin: transfer {provider_side['state']}, {provider_side['bytes_served']} bytes "
+        "served to the token holder whose signature matched the agreement"
+    )
+
+    _step("Berlin signs a receipt of the delivery; Paris checks it and countersigns")
+    for node in (berlin, paris):
+        entry = _receipt_entry(http, node)
+        console.print(
+            f"  {node.name} audit #{entry['seq']}: {entry['action']} — receipt "
+            f"{entry['details']['receipt'][:12]}…, countersignature "
+            f"{entry['details']['countersignature'][:12]}…"
+        )
+
+
+def _receipt_entry(http: httpx.Client, node: LiveNode) -> Any:
+    """The node's audit entry of the countersigned receipt (waits for it briefly)."""
+    for _ in range(200):
+        entries = _check(
+            http.get(f"{node.url}/api/v1/audit", params={"limit": 500}, headers=node.headers())
+        )
+        found = [e for e in entries if e["action"] == "transfer.receipt.countersigned"]
+        if found:
+            return found[-1]
+        time.sleep(0.05)
+    raise RuntimeError(f"{node.name} has no countersigned receipt in its audit log")
 
 
 def run_demo() -> None:
@@ -233,6 +322,8 @@ def run_demo() -> None:
         if not found["hits"]:
             raise RuntimeError("the search found nothing")
 
+        _negotiate_and_pull(http, paris, berlin, dataset["id"])
+
         _step("Each node proves its audit log is intact (hash chain + signed checkpoints)")
         table = Table("node", "entries", "checkpoints", "verdict")
         for node in (anchor, *nodes.values()):
@@ -245,5 +336,5 @@ def run_demo() -> None:
         console.print(table)
     console.print(
         "\n[bold green]Demo complete.[/] Every node was stopped. "
-        "Next chapter: contracts and transfers."
+        "Next chapter: data pools (compute-to-data)."
     )

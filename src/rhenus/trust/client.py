@@ -60,10 +60,10 @@ def _client(settings: Settings, *, auth: httpx.Auth | None, **kwargs: Any) -> ht
                 "(RHENUS_FEDERATION_INSECURE_HTTP allows it to loopback peers only)"
             )
 
+    kwargs.setdefault("timeout", httpx.Timeout(30, connect=5))
     return httpx.AsyncClient(
         auth=auth,
         event_hooks={"request": [refuse_plain_http]},
-        timeout=httpx.Timeout(30, connect=5),
         follow_redirects=False,
         verify=client_ssl_context(settings.tls_ca_file),
         **kwargs,

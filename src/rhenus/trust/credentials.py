@@ -139,23 +139,32 @@ def _parse_time(value: Any, name: str) -> datetime:
     return parsed
 
 
-async def verify(
-    token: str, resolver: DidResolver, *, now: datetime | None = None
-) -> VerifiedCredential:
-    """Check a vc+jwt: header, issuer's did:web key, signature, validity period, contexts."""
+def sign_jws(*, keyring: Keyring, did: str, payload: dict[str, Any], typ: str) -> str:
+    """A compact JWS of ``payload`` (JSON) signed with this node's current key, whose did:web
+    key id is in ``kid`` (credentials, transfer receipts)."""
+    header = {"alg": "Ed25519", "typ": typ, "kid": f"{did}#{keyring.current_signing}"}
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return jws.serialize_compact(header, data, _private_key(keyring), algorithms=ALGORITHMS)
+
+
+async def verify_jws(
+    token: str, resolver: DidResolver, *, typ: str
+) -> tuple[dict[str, Any], str, str]:
+    """(payload, signer DID, key id) of a compact JWS of type ``typ`` signed by a key of its
+    signer's did:web document; :class:`CredentialError` naming what is wrong otherwise."""
     if len(token) > _MAX_TOKEN:
-        raise CredentialError("the credential is larger than 64 KiB")
+        raise CredentialError("the token is larger than 64 KiB")
     try:
         header = jws.extract_compact(to_bytes(token)).headers()
     except (JoseError, ValueError) as exc:
         raise CredentialError(f"not a compact JWS: {exc}") from exc
-    if header.get("typ") != "vc+jwt":
-        raise CredentialError("the JWT header must have typ vc+jwt")
+    if header.get("typ") != typ:
+        raise CredentialError(f"the JWT header must have typ {typ}")
     if header.get("alg") not in ALGORITHMS:
         raise CredentialError(f"unsupported algorithm {header.get('alg')!r}; use Ed25519")
     key_id = header.get("kid")
     if not isinstance(key_id, str) or "#" not in key_id:
-        raise CredentialError("the JWT header must name the issuer's did:web key in kid")
+        raise CredentialError("the JWT header must name the signer's did:web key in kid")
     resolved = await resolver.key(key_id)
     public = OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": _x(resolved.public_key)})
     try:
@@ -166,14 +175,22 @@ async def verify(
     except JoseError as exc:
         raise CredentialError(f"bad signature: {exc}") from exc
     try:
-        credential = json.loads(verified.payload)
+        payload = json.loads(verified.payload)
     except ValueError as exc:
         raise CredentialError("the payload is not JSON") from exc
-    if not isinstance(credential, dict):
-        raise CredentialError("the payload is not a credential object")
+    if not isinstance(payload, dict):
+        raise CredentialError("the payload is not a JSON object")
+    return payload, resolved.did, key_id
+
+
+async def verify(
+    token: str, resolver: DidResolver, *, now: datetime | None = None
+) -> VerifiedCredential:
+    """Check a vc+jwt: header, issuer's did:web key, signature, validity period, contexts."""
+    credential, signer, key_id = await verify_jws(token, resolver, typ="vc+jwt")
     issuer = credential.get("issuer")
     issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
-    if issuer_id != resolved.did:
+    if issuer_id != signer:
         raise CredentialError("the credential's issuer is not the DID that signed it")
     contexts = credential.get("@context")
     if not isinstance(contexts, list) or not contexts or contexts[0] != VC_CONTEXT:
@@ -186,7 +203,7 @@ async def verify(
         raise CredentialError("the credential is not valid yet (validFrom)")
     if "validUntil" in credential and _parse_time(credential["validUntil"], "validUntil") < moment:
         raise CredentialError("the credential has expired (validUntil)")
-    return VerifiedCredential(token, credential, resolved.did, key_id)
+    return VerifiedCredential(token, credential, signer, key_id)
 
 
 def _x(public_key: Ed25519PublicKey) -> str:

@@ -2,9 +2,10 @@
 
 An object's address is the lowercase hex sha-256 of its plaintext, so the same content is stored
 once. Each object is encrypted with its own data key (the format is in :mod:`.envelope`), written
-atomically — spooled to a locked temporary file, fsynced, then renamed or uploaded whole — and
-verified on every read. Backends: a local directory (:mod:`.local`) and any S3-compatible store
-(:mod:`.s3`). :func:`open_blob_store` picks one from a URL::
+atomically — spooled to a locked temporary file (:mod:`.spool`), fsynced, then renamed or
+uploaded whole — and verified on every read, whole or of a byte range (:mod:`.ranges`).
+Backends: a local directory (:mod:`.local`) and any S3-compatible store (:mod:`.s3`).
+:func:`open_blob_store` picks one from a URL::
 
     file:///var/lib/rhenus/blobs        or the bare path /var/lib/rhenus/blobs
     s3://bucket?endpoint=https://s3.example.eu&region=eu-central-1&prefix=node-a&spool=/var/tmp
@@ -12,23 +13,27 @@ verified on every read. Backends: a local directory (:mod:`.local`) and any S3-c
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import re
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import anyio
 import anyio.to_thread
 
-from rhenus.core.blobs.envelope import MAX_HEADER, EnvelopeError, Opener, Sealer, read_header
+from rhenus.core.blobs.envelope import (
+    MAX_HEADER,
+    EnvelopeError,
+    Header,
+    Opener,
+    Sealer,
+    read_header,
+)
+from rhenus.core.blobs.ranges import RangeOpener
+from rhenus.core.blobs.spool import seal, seal_last, sweep, sync, temp_file
 from rhenus.core.keys import Keyring
 
 __all__ = [
@@ -36,6 +41,7 @@ __all__ = [
     "BlobError",
     "BlobInfo",
     "BlobNotFound",
+    "BlobRangeError",
     "BlobStore",
     "BlobTooLarge",
     "VerifyReport",
@@ -45,7 +51,6 @@ __all__ = [
 
 _ADDRESS = re.compile(r"[0-9a-f]{64}")
 _BATCH = 1024 * 1024  # bytes handed to a worker thread at a time, both ways
-TEMP_SUFFIX = ".part"
 
 
 class BlobError(Exception):
@@ -62,6 +67,15 @@ class BlobCorrupt(BlobError):
 
 class BlobTooLarge(BlobError):
     """More bytes arrived than the caller allowed; nothing was stored."""
+
+
+class BlobRangeError(BlobError):
+    """A range starts at or after the object's end: HTTP 416, with ``size`` for Content-Range."""
+
+    def __init__(self, address: str, start: int, size: int) -> None:
+        super().__init__(f"{address}: range starts at byte {start}, the object has {size} bytes")
+        self.start = start
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -87,94 +101,16 @@ def check_address(address: str) -> str:
     return address
 
 
-# -- temporary files -----------------------------------------------------------------------------
-# A writer holds an exclusive flock on its temporary file until the file is published or removed.
-# The kernel drops the lock when the process dies, however it dies, so cleanup_temp can tell a
-# crashed write from one in progress — in this process, another worker, or another container
-# sharing the volume — which a pid in the name cannot.
-
-
-def _create_temp(directory: Path) -> tuple[Path, BinaryIO]:
-    """A new private (0600) temporary file in ``directory``, opened and locked."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    while True:
-        path = directory / f"{secrets.token_hex(16)}{TEMP_SUFFIX}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            ours = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            ours = False
-        if ours:
-            return path, os.fdopen(fd, "r+b")
-        # A sweep removed the file between its creation and our lock: take another name.
-        os.close(fd)
-
-
-def _discard(path: Path, file: BinaryIO) -> None:
-    # Unlink while still holding the lock; after a rename into place there is nothing to unlink.
-    path.unlink(missing_ok=True)
-    # A flush failing (disk full) on a file that no longer exists changes nothing.
-    with contextlib.suppress(OSError):
-        file.close()
-
-
-def _sweep(directory: Path) -> int:
-    """Remove the temporary files in ``directory`` that no live writer holds; returns how many."""
-    removed = 0
-    for path in sorted(directory.glob(f"*{TEMP_SUFFIX}")):
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a writer is at work
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                continue  # published or discarded meanwhile
-            if same:
-                path.unlink()
-                removed += 1
-        finally:
-            os.close(fd)
-    return removed
-
-
-@asynccontextmanager
-async def _temp_file(directory: Path) -> AsyncIterator[tuple[Path, BinaryIO]]:
-    path, file = await anyio.to_thread.run_sync(_create_temp, directory)
-    try:
-        yield path, file
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_discard, path, file)
-
-
-def _seal(file: BinaryIO, sealer: Sealer, data: bytes) -> None:
-    file.write(sealer.update(data))
-
-
-def _seal_last(file: BinaryIO, sealer: Sealer, data: bytes) -> None:
-    file.write(sealer.update(data))
-    last, header = sealer.finish()
-    file.write(last)
-    file.seek(0)  # over the placeholder: the header holds the size and hash, known only now
-    file.write(header)
-    _sync(file)
-
-
-def _sync(file: BinaryIO) -> None:
-    file.flush()
-    os.fsync(file.fileno())
-
-
-def _decrypt(opener: Opener, data: bytes, address: str) -> bytes:
+def _decrypt(opener: Opener | RangeOpener, data: bytes, address: str) -> bytes:
     try:
         return opener.update(data)
+    except EnvelopeError as exc:
+        raise BlobCorrupt(f"{address}: {exc}") from exc
+
+
+def _finish(opener: Opener | RangeOpener, address: str) -> None:
+    try:
+        opener.finish()
     except EnvelopeError as exc:
         raise BlobCorrupt(f"{address}: {exc}") from exc
 
@@ -230,6 +166,11 @@ class BlobStore(ABC):
         """The stored bytes; raises :class:`BlobNotFound` if there is no such object."""
 
     @abstractmethod
+    def _read_range(self, address: str, offset: int, length: int) -> AsyncGenerator[bytes, None]:
+        """Up to ``length`` stored bytes from ``offset`` on (fewer where the object ends, none
+        if it ends before ``offset``), never more; raises :class:`BlobNotFound`."""
+
+    @abstractmethod
     async def _read_head(self, address: str, length: int) -> bytes:
         """Up to ``length`` first stored bytes; raises :class:`BlobNotFound`."""
 
@@ -251,7 +192,7 @@ class BlobStore(ABC):
         return None
 
     async def _check_temp_writable(self) -> None:
-        async with _temp_file(self.temp_dir) as (_, file):
+        async with temp_file(self.temp_dir) as (_, file):
             await anyio.to_thread.run_sync(file.write, b"ready")
 
     # -- writing -------------------------------------------------------------------------------
@@ -264,16 +205,16 @@ class BlobStore(ABC):
         is left behind then, nor on any other failure.
         """
         sealer = Sealer(self.keyring)
-        async with _temp_file(self.temp_dir) as (path, file):
+        async with temp_file(self.temp_dir) as (path, file):
             await anyio.to_thread.run_sync(file.seek, sealer.header_size)
             # The last batch goes separately: it closes the stream and writes the header.
             pending: bytes | None = None
             async with aclosing(_batches(chunks, max_size)) as batches:
                 async for batch in batches:
                     if pending is not None:
-                        await anyio.to_thread.run_sync(_seal, file, sealer, pending)
+                        await anyio.to_thread.run_sync(seal, file, sealer, pending)
                     pending = batch
-            await anyio.to_thread.run_sync(_seal_last, file, sealer, pending or b"")
+            await anyio.to_thread.run_sync(seal_last, file, sealer, pending or b"")
             info = BlobInfo(sealer.sha256, sealer.size)
             await self._publish(path, info.sha256, replace=False)
         return info
@@ -281,11 +222,11 @@ class BlobStore(ABC):
     async def write_raw(self, sha256: str, chunks: AsyncIterable[bytes] | Iterable[bytes]) -> None:
         """Store bytes as :meth:`read_raw` gave them (a restore), atomically, replacing any."""
         check_address(sha256)
-        async with _temp_file(self.temp_dir) as (path, file):
+        async with temp_file(self.temp_dir) as (path, file):
             async with aclosing(_batches(chunks)) as batches:
                 async for batch in batches:
                     await anyio.to_thread.run_sync(file.write, batch)
-            await anyio.to_thread.run_sync(_sync, file)
+            await anyio.to_thread.run_sync(sync, file)
             await self._publish(path, sha256, replace=True)
 
     async def delete(self, sha256: str) -> None:
@@ -294,7 +235,7 @@ class BlobStore(ABC):
 
     async def cleanup_temp(self) -> int:
         """Remove temporary files left by writers that died; returns how many."""
-        return await anyio.to_thread.run_sync(_sweep, self.temp_dir)
+        return await anyio.to_thread.run_sync(sweep, self.temp_dir)
 
     # -- reading -------------------------------------------------------------------------------
     def open(self, sha256: str) -> AsyncIterator[bytes]:
@@ -311,10 +252,54 @@ class BlobStore(ABC):
                 plain = await anyio.to_thread.run_sync(_decrypt, opener, chunk, address)
                 if plain:
                     yield plain
-        try:
-            opener.finish()
-        except EnvelopeError as exc:
-            raise BlobCorrupt(f"{address}: {exc}") from exc
+        _finish(opener, address)
+
+    def open_range(self, sha256: str, start: int, end: int | None = None) -> AsyncIterator[bytes]:
+        """Plaintext bytes ``[start, end)`` in pieces, each released only once authenticated.
+
+        ``end`` is exclusive; None, or past the object, means to its end (as RFC 9110 §14.1.2
+        reads a last-pos past the end). Only the header and the segments covering the range
+        are read from storage.
+
+        Errors follow HTTP: a ``start`` at or past the end raises :class:`BlobRangeError` (416;
+        its ``size`` is for ``Content-Range: bytes */size``) at the first iteration — except
+        ``start = 0`` on an empty object, which yields nothing, as :meth:`open` does (RFC 9110
+        calls ``bytes=0-`` unsatisfiable there: a caller that wants that 416 checks size 0).
+        ValueError at the call for a bad address, ``start < 0`` or ``end < start``.
+        :class:`BlobNotFound`, and :class:`BlobCorrupt` for the header or a segment in the
+        range, as :meth:`open` raises them.
+        """
+        address = check_address(sha256)
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"not a byte range: start {start}, end {end}")
+        return self._open_range(address, start, end)
+
+    async def _open_range(self, address: str, start: int, end: int | None) -> AsyncIterator[bytes]:
+        header = await self._header(address)
+        if start > header.size or start == header.size > 0:
+            raise BlobRangeError(address, start, header.size)
+        stop = header.size if end is None else min(end, header.size)
+        if stop == start and header.size > 0:
+            return
+        position, replaced = start, False
+        while True:
+            opener = RangeOpener(header, position, stop)
+            try:
+                async with aclosing(self._read_range(address, opener.offset, opener.length)) as got:
+                    async for chunk in got:
+                        plain = await anyio.to_thread.run_sync(_decrypt, opener, chunk, address)
+                        if plain:
+                            position += len(plain)
+                            yield plain
+                _finish(opener, address)
+                return
+            except BlobCorrupt:
+                # A put of the same content may have replaced the object since its header was
+                # read (the local store renames over it): same plaintext, another data key.
+                fresh = None if replaced else await self._header(address)
+                if fresh is None or fresh.header == header.header or fresh.size != header.size:
+                    raise
+                header, replaced = fresh, True
 
     async def read_bytes(self, sha256: str) -> bytes:
         """The whole plaintext, for small objects."""
@@ -329,7 +314,9 @@ class BlobStore(ABC):
 
     async def size(self, sha256: str) -> int:
         """Plaintext size, from the object's authenticated header."""
-        address = check_address(sha256)
+        return (await self._header(check_address(sha256))).size
+
+    async def _header(self, address: str) -> Header:
         head = await self._read_head(address, MAX_HEADER)
         try:
             header = read_header(head, self.keyring, address)
@@ -337,7 +324,7 @@ class BlobStore(ABC):
             raise BlobCorrupt(f"{address}: {exc}") from exc
         if header is None:
             raise BlobCorrupt(f"{address}: the object ends inside its header")
-        return header.size
+        return header
 
     def list(self) -> AsyncIterator[str]:
         """Addresses of every complete object, in order; writes in progress are not objects."""

@@ -37,6 +37,16 @@ What a reader that knows the address detects, before releasing any plaintext it 
   equal the address asked for.
 
 This is the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár 2015) on AES-GCM.
+
+Readers. :class:`Opener` reads an object from its first byte to its last. A ranged reader
+(:mod:`.ranges`, for HTTP ``Range`` requests) reads the header and then only the segments that
+cover the bytes it wants: segment ``i`` starts at stored offset ``H + 16 + i*(S+16)``
+(:meth:`Header.segment_offset`), and :func:`open_segment` opens it alone, with its own counter,
+its flag (1 if and only if ``i = n-1``, so a range that reaches the end proves it did) and its
+associated data. A ranged reader detects everything above within its range, truncation and
+appended bytes too when the range reaches the end. What it does not read it does not check:
+the other segments, and the hash of the plaintext unless the range is all of it — a whole read
+(:class:`Opener`, ``BlobStore.verify``) checks those.
 """
 
 from __future__ import annotations
@@ -157,12 +167,40 @@ class Header:
     length: int  # stored bytes up to the first segment (header and its tag)
     aead: AESGCM
 
+    @property
+    def count(self) -> int:
+        """Segments of the object, n."""
+        return segment_count(self.size, self.segment_size)
+
     def segment_length(self, index: int) -> int:
         """Stored bytes of segment ``index`` (plaintext plus tag)."""
-        last = segment_count(self.size, self.segment_size) - 1
+        last = self.count - 1
         if index < last:
             return self.segment_size + TAG
         return self.size - last * self.segment_size + TAG
+
+    def segment_offset(self, index: int) -> int:
+        """Where segment ``index`` starts in the stored object: ``H + 16 + index*(S+16)``."""
+        return self.length + index * (self.segment_size + TAG)
+
+
+def open_segment(header: Header, index: int, sealed: bytes | memoryview) -> bytes:
+    """The plaintext of segment ``index``, given its stored bytes, authenticated first.
+
+    Raises :class:`EnvelopeError` if the bytes are not that segment of that object: edited,
+    truncated, from another position or object, or (for the last segment) not sealed as last.
+    """
+    count = header.count
+    if not 0 <= index < count:
+        raise ValueError(f"no segment {index} in an object of {count}")
+    if len(sealed) != (expected := header.segment_length(index)):
+        raise EnvelopeError(f"segment {index} is {len(sealed)} stored bytes, not {expected}")
+    last = index == count - 1
+    nonce = _nonce(header.prefix, index, 1 if last else 0)
+    try:
+        return header.aead.decrypt(nonce, sealed, header.header if last else header.key_block)
+    except InvalidTag as exc:
+        raise EnvelopeError(f"segment {index} fails authentication") from exc
 
 
 def read_header(data: bytes, keyring: Keyring, address: str) -> Header | None:
@@ -234,7 +272,7 @@ class Opener:
             if self._header is None:
                 return b""
             del self._buffer[: self._header.length]
-            self._count = segment_count(self._header.size, self._header.segment_size)
+            self._count = self._header.count
         out = bytearray()
         while self._index < self._count:
             length = self._header.segment_length(self._index)
@@ -254,15 +292,10 @@ class Opener:
             raise EnvelopeError(f"the object is truncated in segment {self._index}")
 
     def _open(self, header: Header, sealed: bytes) -> bytes:
-        last = self._index == self._count - 1
-        nonce = _nonce(header.prefix, self._index, 1 if last else 0)
-        try:
-            plain = header.aead.decrypt(nonce, sealed, header.header if last else header.key_block)
-        except InvalidTag as exc:
-            raise EnvelopeError(f"segment {self._index} fails authentication") from exc
+        plain = open_segment(header, self._index, sealed)
         self._index += 1
         self._hash.update(plain)
-        if last and self._hash.hexdigest() != self._address:
+        if self._index == self._count and self._hash.hexdigest() != self._address:
             # Unreachable unless the writer itself lied; checked anyway, it is the address.
             raise EnvelopeError("the content does not hash to its address")
         return plain

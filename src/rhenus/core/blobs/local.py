@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio.to_thread
 
@@ -90,13 +91,36 @@ class LocalBlobStore(BlobStore):
 
         await anyio.to_thread.run_sync(move)
 
-    async def _read(self, address: str) -> AsyncGenerator[bytes, None]:
+    def _read(self, address: str) -> AsyncGenerator[bytes, None]:
+        return self._stream(address, 0, None)
+
+    def _read_range(self, address: str, offset: int, length: int) -> AsyncGenerator[bytes, None]:
+        return self._stream(address, offset, length)
+
+    async def _stream(
+        self, address: str, offset: int, length: int | None
+    ) -> AsyncGenerator[bytes, None]:
+        """The stored bytes from ``offset`` on, ``length`` of them at most (None: all)."""
+
+        def open_at() -> BinaryIO:
+            file = self._path(address).open("rb")
+            file.seek(offset)
+            return file
+
         try:
-            file = await anyio.to_thread.run_sync(self._path(address).open, "rb")
+            file = await anyio.to_thread.run_sync(open_at)
         except FileNotFoundError as exc:
             raise BlobNotFound(address) from exc
+        left = length
         try:
-            while chunk := await anyio.to_thread.run_sync(file.read, _READ):
+            while left is None or left > 0:
+                chunk = await anyio.to_thread.run_sync(
+                    file.read, _READ if left is None else min(_READ, left)
+                )
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
         finally:
             file.close()

@@ -13,9 +13,9 @@ from rhenus.core.blobs import BlobTooLarge
 from rhenus.core.errors import Problem
 from rhenus.core.http import api_router
 from rhenus.core.node import Node, NodeDep
+from rhenus.dataspace.callers import DspCaller, answer
 from rhenus.dataspace.catalogue import dcat, dsp, service
 from rhenus.dataspace.catalogue.schemas import DatasetIn, DatasetOut, OfferIn, OfferOut
-from rhenus.trust.deps import SignedPeer, signed_json
 from rhenus.trust.did import did_for_url
 
 router = api_router(tags=["catalogue"])
@@ -148,7 +148,7 @@ async def dspace_version() -> dict[str, Any]:
 async def catalog_request(
     request: Request,
     node: NodeDep,
-    peer: SignedPeer,
+    peer: DspCaller,
     page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
     """POST /dsp/catalog/request — the catalog as this participant may see it; ``Link``
@@ -165,7 +165,7 @@ async def catalog_request(
         page_items, total = await service.catalog_for(
             session,
             did=peer.did,
-            country=peer.compliance.country,
+            country=peer.country,
             offset=(page - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
         )
@@ -183,19 +183,17 @@ async def catalog_request(
     if page > 1:
         links.append(f'<{here}?page={page - 1}>; rel="previous"')
     headers = {"Link": ", ".join(links)} if links else {}
-    return signed_json(request, node, body, headers=headers)
+    return answer(request, node, peer, body, headers=headers)
 
 
 @router.get(f"{dsp.BASE_PATH}/catalog/datasets/{{dataset_id}}", response_class=JSONResponse)
 async def catalog_dataset(
-    dataset_id: str, request: Request, node: NodeDep, peer: SignedPeer
+    dataset_id: str, request: Request, node: NodeDep, peer: DspCaller
 ) -> Response:
     """GET /dsp/catalog/datasets/{id} — one dataset, if this participant may see it."""
     async with node.db.session() as session:
         dataset = await service.find_dataset(session, dataset_id=dataset_id)
-        if dataset is None or not service.visible_to(
-            dataset, did=peer.did, country=peer.compliance.country
-        ):
+        if dataset is None or not service.visible_to(dataset, did=peer.did, country=peer.country):
             # Same answer for "absent" and "not for you": existence is not disclosed.
             return dsp.catalog_error(404, "unknown-dataset", f"no dataset {dataset_id[:80]}")
         offers = await service.offers_of(session, dataset_ids=[dataset_id])
@@ -203,4 +201,4 @@ async def catalog_dataset(
         "@context": [dsp.CONTEXT],
         **dsp.dataset(dataset, offers[dataset_id], node.settings.public_url),
     }
-    return signed_json(request, node, body)
+    return answer(request, node, peer, body)

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rhenus.dataspace.catalogue import entries
+from rhenus.core.db import Database
+from rhenus.dataspace.catalogue import bm25, entries
 from rhenus.dataspace.catalogue.models import CatalogueEntry
 from rhenus.dataspace.catalogue.schemas import FACETS, FacetValue, SearchQuery
 
@@ -43,6 +44,12 @@ class EntryColumns:
     values: dict[str, list[str]]
     newest_first: NDArray[np.intp]  # positions by modified desc, id desc
     date_rank: NDArray[np.intp]  # date_rank[position] = its index in newest_first
+    # SQLite: each entry's length in full-text tokens, for :mod:`.bm25` (None on PostgreSQL)
+    lengths: NDArray[np.float64] | None = None
+
+    @property
+    def mean_length(self) -> float:
+        return float(self.lengths.mean()) if self.lengths is not None and self.size else 0.0
 
     @property
     def size(self) -> int:
@@ -119,18 +126,20 @@ class EntryColumns:
         return [int(i) for i in self.ids[chosen[order[start:stop]]]]
 
 
+# FTS5's record of each entry's size in tokens, per column (migration 0005's index).
+_DOCSIZE = table("catalogue_entries_fts_docsize", column("id"), column("sz"))
 _CACHE: dict[str, EntryColumns] = {}
 _LOCKS: dict[str, asyncio.Lock] = {}
 
 
-def cached(session: AsyncSession) -> EntryColumns | None:
-    """The columns this process holds for the session's database, whatever their generation."""
-    return _CACHE.get(str(session.get_bind().engine.url))
+def cached(db: Database) -> EntryColumns | None:
+    """The columns this process holds for the database, whatever their generation."""
+    return _CACHE.get(str(db.engine.url))
 
 
 async def current(session: AsyncSession, generation: int | None = None) -> EntryColumns:
     """The columns of the entries as this session sees them, loaded again if they changed
-    (``generation``: the one the session has already read, saving a statement)."""
+    (``generation``: the one already read, with the matches, saving a statement)."""
     key = str(session.get_bind().engine.url)
     if generation is None:
         generation = await entries.generation(session)
@@ -148,9 +157,13 @@ async def current(session: AsyncSession, generation: int | None = None) -> Entry
 
 async def _load(session: AsyncSession, generation: int) -> EntryColumns:
     columns = [getattr(CatalogueEntry, name) for name in FILTERS]
-    result = await session.execute(
-        select(CatalogueEntry.id, CatalogueEntry.modified, *columns).order_by(CatalogueEntry.id)
-    )
+    statement = select(CatalogueEntry.id, CatalogueEntry.modified, *columns)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:  # in the same statement, so the lengths are those of the same entries
+        statement = statement.add_columns(_DOCSIZE.c.sz).outerjoin(
+            _DOCSIZE, _DOCSIZE.c.id == CatalogueEntry.id
+        )
+    result = await session.execute(statement.order_by(CatalogueEntry.id))
     rows: Sequence[Any] = result.all()
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     modified = np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=len(rows))
@@ -165,4 +178,5 @@ async def _load(session: AsyncSession, generation: int) -> EntryColumns:
     newest_first = np.lexsort((-ids, -modified)).astype(np.intp)
     date_rank = np.empty_like(newest_first)
     date_rank[newest_first] = np.arange(len(rows), dtype=np.intp)
-    return EntryColumns(generation, ids, codes, values, newest_first, date_rank)
+    lengths = bm25.token_counts([r[-1] for r in rows]) if sqlite else None
+    return EntryColumns(generation, ids, codes, values, newest_first, date_rank, lengths)

@@ -17,6 +17,7 @@ from rhenus.core.geo import EU_MEMBER_STATES
 from rhenus.dataspace.catalogue import dsp, entries
 from rhenus.dataspace.catalogue.models import Dataset, Offer
 from rhenus.dataspace.catalogue.schemas import DatasetIn
+from rhenus.dataspace.policy import service as odrl
 from rhenus.trust.did import did_for_url
 from rhenus.trust.service import own_country
 
@@ -26,16 +27,22 @@ def new_id() -> str:
 
 
 async def create_dataset(
-    session: AsyncSession, *, audit: AuditLog, actor: str, data: DatasetIn
+    session: AsyncSession,
+    *,
+    audit: AuditLog,
+    actor: str,
+    data: DatasetIn,
+    dataset_id: str | None = None,
 ) -> Dataset:
-    """A new dataset in draft: it is published once it has content (or an endpoint) and offers."""
+    """A new dataset in draft: it is published once it has content (or an endpoint) and offers.
+    Its id is a new ``urn:uuid`` unless given (conformance fixtures have fixed ids)."""
     if data.kind == "service" and not data.endpoint_url:
         raise Conflict("a service needs its endpoint_url")
     now = utcnow()
     fields = data.model_dump()
     fields["access"] = data.access.model_dump()
     dataset = Dataset(
-        id=new_id(),
+        id=dataset_id or new_id(),
         **fields,
         byte_size=None,
         sha256=None,
@@ -100,13 +107,16 @@ async def set_content(
 
 
 def check_offer(policy: dict[str, Any]) -> None:
-    """Refuse a policy with no rule (the ODRL policy model itself comes with contracts)."""
-    if not any(rule in policy for rule in ("permission", "prohibition", "obligation")):
+    """Refuse an offer the policy engine could never permit anything under (unknown operands,
+    operators or actions, malformed constraints, no rule): 422 listing each problem."""
+    problems = odrl.check(policy=policy)
+    if problems:
         raise Problem(
-            "an ODRL offer needs a permission, prohibition or obligation",
+            "the ODRL offer cannot be evaluated: " + "; ".join(problems),
             status=422,
             kind="invalid-policy",
             title="Invalid policy",
+            problems=problems,
         )
 
 
@@ -118,13 +128,14 @@ async def add_offer(
     public_url: str,
     dataset_id: str,
     policy: dict[str, Any],
+    offer_id: str | None = None,
 ) -> Offer:
     """Attach an ODRL offer. In a DSP catalog an offer has an ``@id`` and no ``target``."""
     check_offer(policy)
     dataset = await get_dataset(session, dataset_id=dataset_id)
     if dataset.status == "withdrawn":
         raise Conflict("the dataset was withdrawn")
-    offer_id = new_id()
+    offer_id = offer_id or new_id()
     stored = {k: v for k, v in policy.items() if k not in ("target", "@id")}
     stored = {
         "@id": offer_id,
@@ -213,6 +224,10 @@ def admits(access: dict[str, Any] | None, *, did: str, country: str) -> bool:
         return False
     participants = access.get("participants")
     return participants is None or did in participants
+
+
+async def find_offer(session: AsyncSession, *, offer_id: str) -> Offer | None:
+    return await session.get(Offer, offer_id)
 
 
 async def find_dataset(session: AsyncSession, *, dataset_id: str) -> Dataset | None:

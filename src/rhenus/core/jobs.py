@@ -1,0 +1,174 @@
+"""Durable background jobs: a table of work to do later, and the runner that does it.
+
+Protocols whose replies are asynchronous (the Dataspace Protocol's negotiation and transfer
+messages) decide in one transaction and act later: the decision and the job that carries it out
+(send the agreement, the verification, …) commit together — the transactional outbox pattern —
+so a crash between the two loses nothing and sends nothing twice on its own. The runner leases
+each job before running it, so several workers (or processes) never run the same job at once,
+retries with exponential backoff, and after the last attempt hands the job to its kind's
+``give_up`` so the domain can record the failure (e.g. terminate the negotiation).
+
+Domains register handlers by ``kind``; the core knows no domain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Integer, String, Text, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rhenus.core.db import Base, Database, utcnow
+
+log = logging.getLogger("rhenus.jobs")
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+
+
+class Job(Base):
+    """One piece of work to run after its transaction committed."""
+
+    __tablename__ = "core_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+def enqueue(
+    session: AsyncSession, *, kind: str, payload: Mapping[str, Any], delay: float = 0
+) -> Job:
+    """Add a job inside the caller's transaction: it exists only if the transaction commits."""
+    now = utcnow()
+    job = Job(
+        kind=kind,
+        payload=dict(payload),
+        due_at=now + timedelta(seconds=delay),
+        attempts=0,
+        lease_until=None,
+        last_error="",
+        created_at=now,
+    )
+    session.add(job)
+    return job
+
+
+@dataclass(frozen=True)
+class Handler:
+    """What to do for a kind of job, and what to do when it keeps failing."""
+
+    run: Callable[[dict[str, Any]], Awaitable[None]]
+    give_up: Callable[[dict[str, Any], str], Awaitable[None]] | None = None
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next attempt: 0.5 s, 1 s, 2 s, … capped at 5 minutes."""
+    return float(min(300.0, 0.5 * 2 ** max(0, attempts - 1)))
+
+
+class JobRunner:
+    """Runs due jobs of the registered kinds; :meth:`wake` after committing new ones."""
+
+    def __init__(self, db: Database, handlers: Mapping[str, Handler], *, poll: float = 1.0):
+        self.db, self.handlers, self.poll = db, dict(handlers), poll
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _claim(self, limit: int) -> list[Job]:
+        now = utcnow()
+        async with self.db.transaction() as session:
+            due = (
+                await session.scalars(
+                    select(Job)
+                    .where(Job.due_at <= now, Job.kind.in_(list(self.handlers)))
+                    .where(or_(Job.lease_until.is_(None), Job.lease_until < now))
+                    .order_by(Job.due_at, Job.id)
+                    .limit(limit)
+                )
+            ).all()
+            for job in due:
+                job.lease_until = now + LEASE
+                job.attempts += 1
+            return list(due)
+
+    async def _run(self, job: Job) -> None:
+        handler = self.handlers[job.kind]
+        try:
+            await handler.run(job.payload)
+        except Exception as exc:  # any failure is retried, then given up on
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            log.warning("job %s %s failed (attempt %d): %s", job.kind, job.id, job.attempts, error)
+            if job.attempts >= MAX_ATTEMPTS:
+                await self._delete(job.id)
+                if handler.give_up is not None:
+                    await handler.give_up(job.payload, error)
+                return
+            async with self.db.transaction() as session:
+                await session.execute(
+                    update(Job)
+                    .where(Job.id == job.id)
+                    .values(
+                        lease_until=None,
+                        last_error=error,
+                        due_at=utcnow() + timedelta(seconds=backoff(job.attempts)),
+                    )
+                )
+            return
+        await self._delete(job.id)
+
+    async def _delete(self, job_id: int) -> None:
+        async with self.db.transaction() as session:
+            job = await session.get(Job, job_id)
+            if job is not None:
+                await session.delete(job)
+
+    async def run_due(self, limit: int = 50) -> int:
+        """Run the jobs due now (concurrently); how many ran."""
+        jobs = await self._claim(limit)
+        if jobs:
+            await asyncio.gather(*(self._run(job) for job in jobs))
+        return len(jobs)
+
+    async def drain(self, *, rounds: int = 200) -> None:
+        """Run jobs until none is due (tests and one-shot commands)."""
+        for _ in range(rounds):
+            if not await self.run_due():
+                return
+
+    async def loop(self) -> None:
+        while True:
+            try:
+                while await self.run_due():
+                    pass
+            except Exception:  # the runner must outlive a bad round (database hiccup)
+                log.exception("job round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll)
+            self._wake.clear()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run :meth:`loop` in the background for the block's duration."""
+        task = asyncio.create_task(self.loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
