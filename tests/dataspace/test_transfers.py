@@ -93,7 +93,8 @@ async def test_pull_under_an_agreement_delivers_the_exact_bytes(
         assert (checks[0].provider, checks[0].consumer) == (berlin.did, paris.did)
         countersigned = [e for e in entries if e.action == "transfer.receipt.countersigned"]
         assert len(countersigned) == 1
-        assert countersigned[0].details["receipt"] and countersigned[0].details["countersignature"]
+        assert countersigned[0].details["receipt"] == checks[0].receipt
+        assert countersigned[0].details["countersignature"] == checks[0].countersignature
     async with berlin.http() as http:
         theirs = (
             await http.get(

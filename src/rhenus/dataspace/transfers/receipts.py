@@ -178,6 +178,8 @@ class ReceiptCheck:
     consumer: str
     ok: bool
     reason: str
+    receipt: str  # sha-256 of the provider's signed receipt
+    countersignature: str  # sha-256 of the consumer's countersignature ("" if none)
 
 
 async def check_all(session: AsyncSession, *, resolver: DidResolver) -> list[ReceiptCheck]:
@@ -206,6 +208,8 @@ async def check_all(session: AsyncSession, *, resolver: DidResolver) -> list[Rec
             ReceiptCheck(
                 receipt.transfer_id, receipt.role, str(claims.get("provider")),
                 str(claims.get("consumer")), not reason, reason,
+                token_digest(receipt.provider_signature),
+                token_digest(receipt.consumer_signature) if receipt.consumer_signature else "",
             )
         )  # fmt: skip
     return found
