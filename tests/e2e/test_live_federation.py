@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -139,6 +140,54 @@ def test_a_node_crawls_another_and_finds_exactly_what_it_may_see(
     assert titles_found() == {"Haltestellen für alle", "Haltestellen für Paris"}  # not yet
     assert rhenus_as(paris, "catalogue", "crawl")[0] == 0
     assert titles_found() == {"Haltestellen für alle"}
+
+
+def test_contract_negotiated_data_pulled_and_receipts_verified_from_the_cli(
+    federation: dict[str, LiveNode], tmp_path: Path
+) -> None:
+    """``rhenus contracts negotiate``, ``contracts list``, ``transfers pull`` and
+    ``audit verify --receipts`` between two live nodes."""
+    paris, berlin = federation["paris"], federation["berlin"]
+    data = tmp_path / "bezirke.csv"
+    data.write_bytes(b"bezirk;einwohner\n" + b"Mitte;397134\n" * 5000)
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps({"permission": [{"action": "use", "constraint": [
+            {"leftOperand": "purpose", "operator": "eq", "rightOperand": "statistics"}]}]})
+    )  # fmt: skip
+    code, out = rhenus_as(
+        berlin, "datasets", "add", str(data), "--title", "de:Bezirke", "--policy", str(policy)
+    )
+    assert code == 0, out
+    dataset = out.split("Published ")[1].split(" ")[0]
+
+    code, out = rhenus_as(paris, "contracts", "negotiate", dataset, "--from", berlin.url,
+                          "--purpose", "marketing")  # fmt: skip
+    assert code == 1, out
+    assert "TERMINATED" in out
+    assert "purpose" in out
+    code, out = rhenus_as(paris, "contracts", "negotiate", dataset, "--from", berlin.url,
+                          "--purpose", "statistics")  # fmt: skip
+    assert code == 0, out
+    assert "FINALIZED" in out
+    agreement = out.split("Agreement ")[1].split()[0]
+    code, out = rhenus_as(paris, "contracts", "list")
+    assert code == 0
+    assert agreement[:20] in out.replace("\n", "")
+
+    target = tmp_path / "pulled.csv"
+    code, out = rhenus_as(paris, "transfers", "pull", agreement, "-o", str(target))
+    assert code == 0, out
+    assert target.read_bytes() == data.read_bytes()
+    assert "verified" in out
+    for node in (paris, berlin):
+        for _ in range(100):  # the receipt is signed and countersigned in the background
+            code, out = rhenus_as(node, "audit", "verify", "--receipts")
+            if "1 of 1 receipts verified" in out:
+                break
+            time.sleep(0.1)
+        assert code == 0, out
+        assert "1 of 1 receipts verified" in out
 
 
 def test_revoked_participant_is_refused(federation: dict[str, LiveNode]) -> None:
