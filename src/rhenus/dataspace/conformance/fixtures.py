@@ -10,7 +10,7 @@ from rhenus.dataspace.catalogue import service as catalogue
 from rhenus.dataspace.catalogue.dsp import BASE_PATH
 from rhenus.dataspace.catalogue.schemas import DatasetIn
 from rhenus.dataspace.conformance import scripts
-from rhenus.dataspace.contracts import service as contracts
+from rhenus.dataspace.contracts import agreements
 from rhenus.dataspace.machine import Role
 from rhenus.trust.did import did_for_url
 
@@ -47,12 +47,12 @@ async def seed(node: Node) -> int:
             )
             created += 1
         for agreement_id in scripts.PROVIDER_AGREEMENTS:
-            created += await contracts.seed_agreement(
+            created += await agreements.seed_agreement(
                 session, agreement_id=agreement_id, role=Role.PROVIDER, dataset_id="CAT0101",
                 provider=did_for_url(url), consumer=tck, provider_address=url + BASE_PATH,
             )  # fmt: skip
         for agreement_id in scripts.CONSUMER_AGREEMENTS:
-            created += await contracts.seed_agreement(
+            created += await agreements.seed_agreement(
                 session, agreement_id=agreement_id, role=Role.CONSUMER, dataset_id=agreement_id,
                 provider=tck, consumer=did_for_url(url), provider_address="",
             )  # fmt: skip

@@ -21,7 +21,7 @@ from rhenus.core.http import api_router
 from rhenus.core.node import Node, NodeDep
 from rhenus.dataspace.callers import Caller, DspCaller, answer, handle
 from rhenus.dataspace.catalogue.dsp import BASE_PATH
-from rhenus.dataspace.contracts import service
+from rhenus.dataspace.contracts import agreements, service
 from rhenus.dataspace.contracts.driver import Driver
 from rhenus.dataspace.contracts.models import Negotiation
 from rhenus.dataspace.contracts.schemas import (
@@ -258,7 +258,7 @@ async def show_negotiation(pid: str, node: NodeDep, _: CurrentUser) -> Negotiati
 async def list_agreements(node: NodeDep, _: CurrentUser) -> list[AgreementOut]:
     """GET /api/v1/contracts/agreements — agreements this node is party to."""
     async with node.db.session() as session:
-        return [AgreementOut.model_validate(a) for a in await service.list_agreements(session)]
+        return [AgreementOut.model_validate(a) for a in await agreements.list_agreements(session)]
 
 
 def render_negotiation_error(status: int, code: str, reason: str, request: Request) -> JSONResponse:

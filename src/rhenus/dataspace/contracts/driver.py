@@ -18,7 +18,7 @@ from rhenus.dataspace.catalogue import service as catalogue
 from rhenus.dataspace.catalogue.client import fetch_dataset
 from rhenus.dataspace.catalogue.dsp import BASE_PATH
 from rhenus.dataspace.conformance import scripts
-from rhenus.dataspace.contracts import service
+from rhenus.dataspace.contracts import agreements, service
 from rhenus.dataspace.contracts.models import Agreement, Negotiation
 from rhenus.dataspace.contracts.schemas import message
 from rhenus.dataspace.contracts.states import Move, Role, State
@@ -194,7 +194,9 @@ class Driver(ProcessDriver):
         """Verify the provider's agreement against what we asked for; terminate if it differs."""
         async with self.node.db.session() as session:
             neg = await self._load(session, pid)
-            agreement = await service.find_agreement(session, agreement_id=neg.agreement_id or "")
+            agreement = await agreements.find_agreement(
+                session, agreement_id=neg.agreement_id or ""
+            )
         if neg.state != State.AGREED or agreement is None:
             return False
         problems = self._agreement_problems(neg, agreement)

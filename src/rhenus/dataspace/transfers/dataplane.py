@@ -24,7 +24,7 @@ from rhenus.core.errors import Forbidden, NotFound, Problem, Unauthorized
 from rhenus.core.http import api_router
 from rhenus.core.node import Node, NodeDep
 from rhenus.dataspace.catalogue import service as catalogue
-from rhenus.dataspace.contracts import service as contracts
+from rhenus.dataspace.contracts import agreements
 from rhenus.dataspace.machine import Role
 from rhenus.dataspace.policy import service as policy
 from rhenus.dataspace.policy.schemas import AccessRequest
@@ -89,7 +89,7 @@ async def _authorised(node: Node, pid: str, token: str, peer_did: str, country: 
             raise Forbidden(f"the transfer is {tp.state}, not STARTED")
         if tp.token_expires_at is None or tp.token_expires_at < utcnow():
             raise Forbidden("the token expired: ask for a new transfer")
-        agreement = await contracts.find_agreement(session, agreement_id=tp.agreement_id)
+        agreement = await agreements.find_agreement(session, agreement_id=tp.agreement_id)
         if agreement is None:
             raise Forbidden("the agreement no longer exists")
         decision = policy.evaluate(

@@ -20,6 +20,7 @@ from rhenus.core.db import utcnow
 from rhenus.core.errors import NotFound, Problem
 from rhenus.dataspace.catalogue import service as catalogue
 from rhenus.dataspace.conformance import scripts
+from rhenus.dataspace.contracts import agreements
 from rhenus.dataspace.contracts import service as contracts
 from rhenus.dataspace.driving import Action, ProcessDriver, raise_event
 from rhenus.dataspace.machine import Role
@@ -128,7 +129,7 @@ class TransferDriver(ProcessDriver):
                     await self._move(session, tp, Move.TERMINATE, reason=reasons)
                     self._to_them(session, tp, TERMINATION, then, code="policy", reason=reasons)
                     return True
-                await contracts.count_access(session, agreement_id=tp.agreement_id)
+                await agreements.count_access(session, agreement_id=tp.agreement_id)
             token = secrets.token_urlsafe(32)
             tp.token_sha256 = service.token_digest(token)
             lifetime = timedelta(seconds=self.node.settings.dataplane_token_seconds)
@@ -142,14 +143,14 @@ class TransferDriver(ProcessDriver):
 
     async def _refusals(self, session: AsyncSession, tp: Transfer) -> list[str]:
         """Why the agreement does not permit one more access now ([] if it does)."""
-        agreement = await contracts.find_agreement(session, agreement_id=tp.agreement_id)
+        agreement = await agreements.find_agreement(session, agreement_id=tp.agreement_id)
         if agreement is None:
             return ["the agreement no longer exists"]
         decision = policy.evaluate(
             policy=agreement.policy,
             request=AccessRequest(
                 recipient=tp.counterparty,
-                recipient_country=await contracts.consumer_country(session, agreement=agreement),
+                recipient_country=await agreements.consumer_country(session, agreement=agreement),
                 purpose=agreement.purpose or None,
                 now=utcnow(),
                 agreed_at=agreement.signed_at,
@@ -242,7 +243,7 @@ class TransferDriver(ProcessDriver):
         """Ask the provider of an agreement for a transfer; sent now, so a refusal is known at
         once. ``provider_address`` overrides the agreement's (the TCK's trigger names it)."""
         async with self.node.db.transaction() as session:
-            agreement = await contracts.find_agreement(session, agreement_id=agreement_id)
+            agreement = await agreements.find_agreement(session, agreement_id=agreement_id)
             if agreement is None or agreement.role != Role.CONSUMER.value:
                 raise NotFound(f"no agreement {agreement_id} as consumer")
             now = utcnow()

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rhenus.core.audit import AuditLog
 from rhenus.core.db import utcnow
 from rhenus.dataspace.callers import Caller
+from rhenus.dataspace.contracts import agreements
 from rhenus.dataspace.contracts import service as contracts
 from rhenus.dataspace.contracts.service import callback_allowed, new_pid
 from rhenus.dataspace.driving import raise_event
@@ -116,7 +117,7 @@ async def provider_request(
         raise refuse(
             "unsupported-format", f"format {message.format!r} is not one of {sorted(FORMATS)}"
         )
-    agreement = await contracts.find_agreement(session, agreement_id=message.agreement_id or "")
+    agreement = await agreements.find_agreement(session, agreement_id=message.agreement_id or "")
     if (
         agreement is None
         or agreement.role != Role.PROVIDER.value
