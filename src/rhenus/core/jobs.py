@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, or_, select, update
+from sqlalchemy import JSON, Integer, String, Text, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -85,7 +85,6 @@ class JobRunner:
     def __init__(self, db: Database, handlers: Mapping[str, Handler], *, poll: float = 1.0):
         self.db, self.handlers, self.poll = db, dict(handlers), poll
         self._wake = asyncio.Event()
-        self._running: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -151,15 +150,32 @@ class JobRunner:
             if not await self.run_due():
                 return
 
+    async def _until_next(self) -> float:
+        """Seconds until the next job of ours falls due (at most ``poll``): delayed jobs run
+        on time, not at the next poll."""
+        now = utcnow()
+        async with self.db.session() as session:
+            due = await session.scalar(
+                select(func.min(Job.due_at))
+                .where(Job.kind.in_(list(self.handlers)))
+                .where(or_(Job.lease_until.is_(None), Job.lease_until < now))
+            )
+        if due is None:
+            return self.poll
+        # Never a busy loop: a job due "now" that another worker just claimed waits a moment.
+        return min(self.poll, max(0.02, (due - now).total_seconds()))
+
     async def loop(self) -> None:
         while True:
+            wait = self.poll
             try:
                 while await self.run_due():
                     pass
+                wait = await self._until_next()
             except Exception:  # the runner must outlive a bad round (database hiccup)
                 log.exception("job round failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
 
     @contextlib.asynccontextmanager
