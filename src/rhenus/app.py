@@ -29,6 +29,18 @@ from rhenus.dataspace.transfers.api import render_transfer_error
 from rhenus.dataspace.transfers.api import router as transfers_router
 from rhenus.dataspace.transfers.dataplane import router as dataplane_router
 from rhenus.dataspace.transfers.driver import TransferDriver
+from rhenus.messaging.api import admin_router as messaging_admin_router
+from rhenus.messaging.api import router as messaging_router
+from rhenus.messaging.api import well_known_router as matrix_well_known_router
+from rhenus.messaging.errors import (
+    MATRIX_PREFIX,
+    MatrixBodyLimit,
+    MatrixError,
+    on_matrix_error,
+    render_matrix_error,
+)
+from rhenus.messaging.events import Notifier
+from rhenus.messaging.rooms_api import router as messaging_rooms_router
 from rhenus.ops.api import router as ops_router
 from rhenus.trust import deps as trust_deps
 from rhenus.trust.anchor_api import router as anchor_router
@@ -61,6 +73,8 @@ def create_app(
             async with scheduled_crawls(app, settings.catalogue_crawl_seconds), runner.running():
                 yield
         finally:
+            await app.state.contracts_driver.aclose()
+            await app.state.transfers_driver.aclose()
             await app.state.did_resolver.close()
             if owned:
                 await app.state.node.close()
@@ -76,6 +90,8 @@ def create_app(
         app.state.node = node
         background_jobs(app, transport)
     install_problem_handlers(app)
+    app.add_exception_handler(MatrixError, on_matrix_error)
+    app.state.matrix_notifier = Notifier()
     app.include_router(ops_router)
     app.include_router(accounts_router)
     app.include_router(trust_router)
@@ -85,11 +101,16 @@ def create_app(
     app.include_router(contracts_router)
     app.include_router(transfers_router)
     app.include_router(dataplane_router)
+    app.include_router(messaging_router)
+    app.include_router(messaging_rooms_router)
+    app.include_router(messaging_admin_router)
+    app.include_router(matrix_well_known_router)
     if settings.dsp_conformance_token.get_secret_value():
         app.include_router(conformance_router)
     ERROR_RENDERERS[f"{dsp.BASE_PATH}/catalog"] = dsp.render_catalog_error
     ERROR_RENDERERS[f"{dsp.BASE_PATH}/negotiations"] = render_negotiation_error
     ERROR_RENDERERS[f"{dsp.BASE_PATH}/transfers"] = render_transfer_error
+    ERROR_RENDERERS[MATRIX_PREFIX] = render_matrix_error
 
     def limit_for(path: str) -> int:
         if UPLOAD_PATHS.match(path):
@@ -97,6 +118,8 @@ def create_app(
         return settings.max_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    # In front of it: Matrix clients get M_TOO_LARGE, not a problem document.
+    app.add_middleware(MatrixBodyLimit, limit_for=limit_for)
     app.add_middleware(RequestContextMiddleware)
     return app
 

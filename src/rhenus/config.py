@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         "DE", min_length=2, max_length=2, description="Headquarters country assumed for it."
     )
 
+    matrix_server_name: str = Field(
+        "",
+        pattern=r"^$|^[A-Za-z0-9.-]{1,255}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$",
+        description="Matrix server name (the part after ':' in user and room ids); "
+        "default: host[:port] of public_url.",
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
@@ -170,6 +177,8 @@ class Settings(BaseSettings):
             scheme = "https" if self.tls_cert_file else "http"
             self.public_url = f"{scheme}://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
+        if not self.matrix_server_name:
+            self.matrix_server_name = urlsplit(self.public_url).netloc.rpartition("@")[2]
         if self.federation_insecure_http and not is_loopback_url(self.public_url):
             raise ValueError(
                 "federation_insecure_http is only allowed when public_url is a loopback address"

@@ -6,6 +6,7 @@ from rhenus.core.db import Base
 from rhenus.dataspace.catalogue import models as catalogue_models
 from rhenus.dataspace.contracts import models as contracts_models
 from rhenus.dataspace.transfers import models as transfers_models
+from rhenus.messaging import models as messaging_models
 from rhenus.trust import models as trust_models
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "catalogue_models",
     "contracts_models",
     "jobs",
+    "messaging_models",
     "transfers_models",
     "trust_models",
 ]

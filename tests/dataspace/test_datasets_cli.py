@@ -116,4 +116,4 @@ def test_a_policy_without_rules_is_refused(
         settings, "datasets", "add", str(data), "--title", "x", "--policy", str(empty)
     )
     assert code == 1
-    assert "permission, prohibition or obligation" in out
+    assert "the policy has no permission" in out

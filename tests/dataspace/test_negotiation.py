@@ -112,38 +112,29 @@ async def test_wrong_purpose_is_refused_at_agreement_time(fed: Federation) -> No
     assert "purpose" in " ".join(mine["reason"])
 
 
-async def test_cn_03_verification_in_requested_is_refused_and_changes_nothing(
+async def test_a_forbidden_move_is_refused_with_both_pids_and_changes_nothing(
     fed: Federation,
 ) -> None:
     paris, berlin, _ = nodes(fed)
-    dataset_id, offer_id = await publish_with(berlin, offer(), b"x\n")
-    request = msg(
-        "ContractRequestMessage",
-        consumerPid="urn:uuid:consumer-1",
-        offer={"@id": offer_id, "@type": "Offer", "target": dataset_id,
-               "permission": [{"action": "use"}]},
-        callbackAddress=f"{paris.url}/dsp",
-    )  # fmt: skip
+    dataset_id, _ = await publish_with(berlin, offer(), b"x\n")
+    mine, _ = await finalized(fed, dataset_id)
+    pids = {"providerPid": mine["provider_pid"], "consumerPid": mine["consumer_pid"]}
     async with paris.client() as client:
-        created = await client.post(f"{berlin.url}/dsp/negotiations/request", json=request)
-        assert created.status_code == 201, created.text
-        pid = created.json()["providerPid"]
-        assert created.json()["state"] == "REQUESTED"
+        # ACCEPTED answers an offer; this negotiation is long past that.
         wrong = await client.post(
-            f"{berlin.url}/dsp/negotiations/{pid}/agreement/verification",
-            json=msg(
-                "ContractAgreementVerificationMessage",
-                providerPid=pid,
-                consumerPid="urn:uuid:consumer-1",
-            ),
+            f"{berlin.url}/dsp/negotiations/{mine['provider_pid']}/events",
+            json=msg("ContractNegotiationEventMessage", eventType="ACCEPTED", **pids),
         )
         assert wrong.status_code == 400
         error = wrong.json()
         assert error["@type"] == "ContractNegotiationError"
-        assert (error["providerPid"], error["consumerPid"]) == (pid, "urn:uuid:consumer-1")
-        state = await client.get(f"{berlin.url}/dsp/negotiations/{pid}")
-        assert state.json()["state"] == "REQUESTED"
-    check_messages([created.json(), error, state.json()])
+        assert (error["providerPid"], error["consumerPid"]) == (
+            mine["provider_pid"],
+            mine["consumer_pid"],
+        )
+        state = await client.get(f"{berlin.url}/dsp/negotiations/{mine['provider_pid']}")
+        assert state.json()["state"] == "FINALIZED"
+    check_messages([error, state.json()])
 
 
 async def test_retried_initial_request_is_the_same_negotiation(fed: Federation) -> None:

@@ -114,6 +114,10 @@ class Federation:
 
     async def close(self) -> None:
         for member in self.nodes:
+            await member.app.state.jobs.idle()
+        for member in self.nodes:
+            await member.app.state.contracts_driver.aclose()
+            await member.app.state.transfers_driver.aclose()
             await member.app.state.did_resolver.close()
             await member.node.close()
 

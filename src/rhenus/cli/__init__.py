@@ -17,6 +17,7 @@ from rhenus.cli import contracts as contracts_cli
 from rhenus.cli import datasets as datasets_cli
 from rhenus.cli import federation as federation_cli
 from rhenus.cli import keys as keys_cli
+from rhenus.cli import messaging as messaging_cli
 from rhenus.cli import trust as trust_cli
 from rhenus.cli import users as users_cli
 from rhenus.cli.common import console, settings_or_exit
@@ -39,6 +40,7 @@ app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(catalogue_cli.app, name="catalogue")
 app.add_typer(contracts_cli.app, name="contracts")
 app.add_typer(contracts_cli.transfers_app, name="transfers")
+app.add_typer(messaging_cli.app, name="messaging")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 

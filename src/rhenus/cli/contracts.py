@@ -44,12 +44,14 @@ def negotiate(
         resolver = DidResolver(
             allow_http_loopback=settings.federation_insecure_http, client=public_client(settings)
         )
+        driver = Driver(node)
         try:
-            neg = await Driver(node).negotiate(
+            neg = await driver.negotiate(
                 provider_url=provider, dataset_id=dataset, offer_id=offer, purpose=purpose,
                 resolver=resolver,
             )  # fmt: skip
         finally:
+            await driver.aclose()
             await resolver.close()
         for _ in range(int(wait * 10)):
             async with node.db.session() as session:
@@ -95,7 +97,10 @@ def pull(
 
     async def work(node: Node) -> Pulled:
         driver = TransferDriver(node)
-        tp = await driver.request(agreement_id=agreement)
+        try:
+            tp = await driver.request(agreement_id=agreement)
+        finally:
+            await driver.aclose()
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
             TransferSpeedColumn(), console=console,

@@ -82,8 +82,11 @@ def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+_BUSY_SECONDS = 15
+
+
 def _tune(cursor: Any) -> None:
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_SECONDS * 1000}")
     # Read through the OS page cache (mmap) and keep more pages per connection: searches and
     # catalog pages read the same hot pages again and again. Limits, not allocations.
     cursor.execute("PRAGMA mmap_size=268435456")
@@ -112,6 +115,7 @@ class Database:
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writes = async_sessionmaker(writer, expire_on_commit=False)
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -124,9 +128,36 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block ends normally, rolls back on any exception."""
-        async with self._writes() as session, session.begin():
-            yield session
+        """A unit of work: commits when the block ends normally, rolls back on any exception.
+
+        Callables appended to ``session.info["after_commit"]`` run once it has committed (never
+        after a rollback): work that must only start when the unit of work is durable.
+        """
+        async with self._writer_turn(), self._writes() as session:
+            session.info["database"] = self
+            async with session.begin():
+                yield session
+            for callback in session.info.pop("after_commit", []):
+                callback()
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        """On SQLite, this process's writers take turns on an asyncio lock before BEGIN
+        IMMEDIATE: SQLite admits one writer anyway, and a writer that waits on the lock is
+        woken the moment it is free, where SQLite's busy handler polls with sleeps of up to
+        100 ms — under concurrent requests that sleeping, not the work, set the pace.
+        (Other processes, e.g. the CLI, still meet at the database's busy timeout.)"""
+        if not self.is_sqlite:
+            yield
+            return
+        try:
+            await asyncio.wait_for(self._write_lock.acquire(), timeout=_BUSY_SECONDS)
+        except TimeoutError as exc:
+            raise RuntimeError("no write turn within the busy timeout") from exc
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

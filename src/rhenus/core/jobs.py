@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,21 +49,35 @@ class Job(Base):
     created_at: Mapped[datetime]
 
 
+# The runner of each open database, for jobs started as soon as their transaction commits.
+_RUNNERS: weakref.WeakKeyDictionary[Database, JobRunner] = weakref.WeakKeyDictionary()
+
+
 def enqueue(
     session: AsyncSession, *, kind: str, payload: Mapping[str, Any], delay: float = 0
 ) -> Job:
-    """Add a job inside the caller's transaction: it exists only if the transaction commits."""
+    """Add a job inside the caller's transaction: it exists only if the transaction commits.
+
+    A job due at once, of a kind this process runs, is leased to this process already and
+    started right after the commit — no claim, no poll; if the process dies first, the lease
+    runs out and any runner takes it up.
+    """
     now = utcnow()
+    database = session.info.get("database")
+    runner = _RUNNERS.get(database) if database is not None else None
+    inline = runner is not None and delay <= 0 and kind in runner.handlers
     job = Job(
         kind=kind,
         payload=dict(payload),
         due_at=now + timedelta(seconds=delay),
-        attempts=0,
-        lease_until=None,
+        attempts=1 if inline else 0,
+        lease_until=now + LEASE if inline else None,
         last_error="",
         created_at=now,
     )
     session.add(job)
+    if inline and runner is not None:
+        session.info.setdefault("after_commit", []).append(lambda: runner.start(job))
     return job
 
 
@@ -85,6 +100,14 @@ class JobRunner:
     def __init__(self, db: Database, handlers: Mapping[str, Handler], *, poll: float = 1.0):
         self.db, self.handlers, self.poll = db, dict(handlers), poll
         self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        _RUNNERS[db] = self
+
+    def start(self, job: Job) -> None:
+        """Run a job this process leased at creation, now, in the background."""
+        task = asyncio.get_running_loop().create_task(self._run(job))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     def wake(self) -> None:
         self._wake.set()
@@ -138,11 +161,15 @@ class JobRunner:
                 await session.delete(job)
 
     async def run_due(self, limit: int = 50) -> int:
-        """Run the jobs due now (concurrently); how many ran."""
+        """Wait for the jobs started at commit, then run the jobs due now (concurrently); how
+        many ran."""
+        started = list(self._inflight)
+        if started:
+            await asyncio.gather(*started, return_exceptions=True)
         jobs = await self._claim(limit)
         if jobs:
             await asyncio.gather(*(self._run(job) for job in jobs))
-        return len(jobs)
+        return len(jobs) + len(started)
 
     async def drain(self, *, rounds: int = 200) -> None:
         """Run jobs until none is due (tests and one-shot commands)."""
@@ -178,13 +205,21 @@ class JobRunner:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
 
+    async def idle(self) -> None:
+        """Wait until the jobs started at commit (and those they start) have finished."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Run :meth:`loop` in the background for the block's duration."""
+        """Run :meth:`loop` in the background for the block's duration; at the end, jobs still
+        running are cancelled (their lease runs out and the next start takes them up)."""
         task = asyncio.create_task(self.loop())
         try:
             yield
         finally:
-            task.cancel()
+            for job in [task, *self._inflight]:
+                job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)

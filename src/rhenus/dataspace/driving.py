@@ -47,6 +47,7 @@ class ProcessDriver(ABC):
         self.pace = CONFORMANCE_PACE if self.conformance else 0.0
         self.runner: jobs.JobRunner | None = None  # set by the app that runs the jobs
         self.resolver: DidResolver | None = None  # the app's, where a driver verifies peers
+        self._http: httpx.AsyncClient | None = None
 
     # -- what a driver provides ----------------------------------------------------------------
     @abstractmethod
@@ -62,13 +63,8 @@ class ProcessDriver(ABC):
         """Terminate on our side only (the counterparty refused or cannot be reached)."""
 
     # -- the machinery -------------------------------------------------------------------------
-    @property
-    def event_kind(self) -> str:
-        return f"{self.kind}.event"
-
     def handlers(self) -> dict[str, jobs.Handler]:
         return {
-            self.event_kind: jobs.Handler(self._on_event),
             f"{self.kind}.act": jobs.Handler(self._act),
             f"{self.kind}.send": jobs.Handler(self._send, give_up=self._undeliverable),
         }
@@ -78,11 +74,20 @@ class ProcessDriver(ABC):
         if self.runner is not None:
             self.runner.wake()
 
-    def client(self) -> httpx.AsyncClient:
-        settings = self.node.settings
-        if self.conformance:  # the checker's callbacks are plain http on loopback
-            settings = settings.model_copy(update={"federation_insecure_http": True})
-        return federation_client(settings, self.node.keyring, transport=self.transport)
+    def http(self) -> httpx.AsyncClient:
+        """The driver's signing client, kept for its life: connections to peers are reused
+        (a TLS handshake per message would cost more than the message)."""
+        if self._http is None or self._http.is_closed:
+            settings = self.node.settings
+            if self.conformance:  # the checker's callbacks are plain http on loopback
+                settings = settings.model_copy(update={"federation_insecure_http": True})
+            self._http = federation_client(settings, self.node.keyring, transport=self.transport)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     def follow(self, session: AsyncSession, pid: str, actions: list[str]) -> None:
         if actions:
@@ -93,14 +98,18 @@ class ProcessDriver(ABC):
                 delay=self.pace,
             )
 
-    async def _on_event(self, payload: dict[str, Any]) -> None:
-        actions = await self.plan(payload["process"], payload["event"])
-        if actions:
-            async with self.node.db.transaction() as session:
-                self.follow(session, payload["process"], actions)
-
     async def _act(self, payload: dict[str, Any]) -> None:
-        first, *rest = payload["actions"]
+        """Run the first of the job's actions — after planning them, for an event."""
+        actions = payload.get("actions")
+        if actions is None:
+            actions = await self.plan(payload["process"], payload["event"])
+            if actions and self.pace:
+                async with self.node.db.transaction() as session:
+                    self.follow(session, payload["process"], actions)
+                return
+        if not actions:
+            return
+        first, *rest = actions
         sent = await self.actions()[first](payload["process"], rest)
         if not sent and rest:
             async with self.node.db.transaction() as session:
@@ -117,8 +126,7 @@ class ProcessDriver(ABC):
         )
 
     async def _send(self, payload: dict[str, Any]) -> None:
-        async with self.client() as client:
-            refused = await deliver(client, payload["url"], payload["body"])
+        refused = await deliver(self.http(), payload["url"], payload["body"])
         kind = payload["body"].get("@type")
         if refused is not None:
             if kind != self.terminations:
@@ -134,5 +142,8 @@ class ProcessDriver(ABC):
 
 
 def raise_event(session: AsyncSession, *, kind: str, pid: str, event: str) -> None:
-    """Record that ``event`` happened to process ``pid`` (run by the ``kind`` driver)."""
-    jobs.enqueue(session, kind=f"{kind}.event", payload={"process": pid, "event": event})
+    """Record that ``event`` happened to process ``pid``: the ``kind`` driver plans what it
+    calls for and starts on it once the transaction commits."""
+    jobs.enqueue(
+        session, kind=f"{kind}.act", payload={"process": pid, "event": event, "actions": None}
+    )

@@ -12,6 +12,8 @@ from rhenus.core.errors import NotFound
 from rhenus.trust.credentials import decode_unverified, digest
 from rhenus.trust.models import RegisteredParticipant, SeenNonce, StoredCredential
 
+_last_purge: datetime | None = None  # in this process
+
 
 async def accept_nonce(
     session: AsyncSession, *, nonce: str, sender: str, window: timedelta
@@ -21,8 +23,12 @@ async def accept_nonce(
     Nonces older than the signature window are forgotten: a request that old is refused for its
     age before its nonce is looked at.
     """
+    global _last_purge
     now = utcnow()
-    await session.execute(delete(SeenNonce).where(SeenNonce.seen_at < now - window * 2))
+    # Forgetting is done now and then, not on every request: it is a write over an index range.
+    if _last_purge is None or now - _last_purge > window / 10:
+        await session.execute(delete(SeenNonce).where(SeenNonce.seen_at < now - window * 2))
+        _last_purge = now
     if await session.scalar(select(SeenNonce.nonce).where(SeenNonce.nonce == nonce)):
         return False
     session.add(SeenNonce(nonce=nonce, sender=sender[:255], seen_at=now))

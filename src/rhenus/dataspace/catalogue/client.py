@@ -74,23 +74,17 @@ async def fetch_catalog(
 
 
 async def fetch_dataset(
-    settings: Settings,
-    keyring: Keyring,
-    peer_url: str,
-    dataset_id: str,
-    *,
-    resolver: DidResolver,
-    transport: httpx.AsyncBaseTransport | None = None,
+    client: httpx.AsyncClient, peer_url: str, dataset_id: str, *, resolver: DidResolver
 ) -> dict[str, Any]:
-    """One dataset of the peer's catalog, as it shows it to this node (signed and verified)."""
+    """One dataset of the peer's catalog, as it shows it to this node (signed and verified);
+    ``client`` is a :func:`~rhenus.trust.client.federation_client` of this node."""
     peer_url = peer_url.rstrip("/")
-    async with federation_client(settings, keyring, transport=transport) as client:
-        response = await client.get(
-            f"{peer_url}{BASE_PATH}/catalog/datasets/{quote(dataset_id, safe=':@')}"
-        )
-        if response.is_error:
-            raise PeerRefused(response.status_code, _reason(response))
-        await verify_response(response, resolver=resolver, signer_did=did_for_url(peer_url))
+    response = await client.get(
+        f"{peer_url}{BASE_PATH}/catalog/datasets/{quote(dataset_id, safe=':@')}"
+    )
+    if response.is_error:
+        raise PeerRefused(response.status_code, _reason(response))
+    await verify_response(response, resolver=resolver, signer_did=did_for_url(peer_url))
     found = response.json()
     if not isinstance(found, dict) or found.get("@type") != "Dataset":
         raise PeerRefused(502, "the answer is not a DSP Dataset")

@@ -265,10 +265,7 @@ class Driver(ProcessDriver):
         (default: its first) and ask for it (see :meth:`start`)."""
         provider_url = provider_url.rstrip("/")
         try:
-            dataset = await fetch_dataset(
-                self.node.settings, self.node.keyring, provider_url, dataset_id,
-                resolver=resolver, transport=self.transport,
-            )  # fmt: skip
+            dataset = await fetch_dataset(self.http(), provider_url, dataset_id, resolver=resolver)
         except PeerRefused as exc:
             raise Problem(f"the provider's catalog refused: {exc.detail}", status=409) from exc
         offers = [o for o in dataset.get("hasPolicy", []) if isinstance(o, dict)]
@@ -309,10 +306,8 @@ class Driver(ProcessDriver):
                        callbackAddress=self.dsp_base,
                        **({service.PURPOSE: purpose} if purpose else {}))  # fmt: skip
         try:
-            async with self.client() as client:
-                response = await client.post(
-                    f"{neg.counterparty_address}/negotiations/request", json=body
-                )
+            url = f"{neg.counterparty_address}/negotiations/request"
+            response = await self.http().post(url, json=body)
             answer = response.json() if response.content else {}
         except (httpx.HTTPError, ValueError) as exc:
             await self.end_locally(pid, [f"the provider could not be reached: {exc}"])

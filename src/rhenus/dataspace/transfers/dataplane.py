@@ -14,9 +14,11 @@ import base64
 import re
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import update
+from starlette.types import Receive, Scope, Send
 
 from rhenus.core import blobs
 from rhenus.core.db import utcnow
@@ -137,12 +139,27 @@ async def pull(pid: str, request: Request, node: NodeDep, peer: SignedPeer) -> S
     if wanted is not None:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     chunks = _empty() if start == end else await _opened(node, digest, start, end, size)
-    return StreamingResponse(
+    return ClosingStream(
         _counted(node, pid, chunks, end - start),
         status_code=206 if wanted is not None else 200,
         headers=headers,
         media_type=dataset.media_type or "application/octet-stream",
     )
+
+
+class ClosingStream(StreamingResponse):
+    """A streaming response that always closes its body iterator, also when the client goes
+    away mid-stream (Starlette then cancels the response and drops the iterator unclosed, so
+    its ``finally`` — here: counting what was sent — would never run)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            closer = getattr(self.body_iterator, "aclose", None)
+            if closer is not None:
+                with anyio.CancelScope(shield=True):
+                    await closer()
 
 
 async def _opened(node: Node, digest: str, start: int, end: int, size: int) -> AsyncIterator[bytes]:

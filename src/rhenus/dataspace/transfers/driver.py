@@ -210,8 +210,7 @@ class TransferDriver(ProcessDriver):
 
     async def _deliver_receipt(self, payload: dict[str, Any]) -> None:
         """Send the receipt to the consumer; keep its countersignature."""
-        async with self.client() as client:
-            response = await client.post(payload["url"], json={"receipt": payload["receipt"]})
+        response = await self.http().post(payload["url"], json={"receipt": payload["receipt"]})
         if response.status_code >= 500 or response.status_code == 404:
             raise RuntimeError(f"{payload['url']} answered {response.status_code}")
         if response.is_error:
@@ -267,10 +266,8 @@ class TransferDriver(ProcessDriver):
         body = message("TransferRequestMessage", consumerPid=pid, agreementId=agreement_id,
                        format=transfer_format, callbackAddress=self.dsp_base)  # fmt: skip
         try:
-            async with self.client() as client:
-                response = await client.post(
-                    f"{tp.counterparty_address}/transfers/request", json=body
-                )
+            url = f"{tp.counterparty_address}/transfers/request"
+            response = await self.http().post(url, json=body)
             answer = response.json() if response.content else {}
         except (httpx.HTTPError, ValueError) as exc:
             await self.end_locally(pid, [f"the provider could not be reached: {exc}"])

@@ -83,7 +83,7 @@ async def pull_to_file(
             headers = {"Authorization": f"Bearer {token}"}
             if have:
                 headers["Range"] = f"bytes={have}-"
-                resumed += attempt > 0
+                resumed += 1
             try:
                 async with client.stream("GET", endpoint, headers=headers) as response:
                     if response.status_code not in (200, 206):

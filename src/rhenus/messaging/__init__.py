@@ -1,0 +1,1 @@
+"""Messaging: a Matrix Client-Server API (v3) homeserver on the node's own database and accounts."""

@@ -1,0 +1,167 @@
+"""Tables of the messaging domain (Matrix): devices, registration, profiles, rooms, events.
+
+Events are the source of truth. ``matrix_events.stream_ordering`` is the node's one global
+stream: it is assigned at insert inside the writing transaction, and writers are serialised
+(SQLite ``BEGIN IMMEDIATE``; a PostgreSQL advisory lock, see ``events.lock_stream``), so
+positions commit in order and a ``since`` token is an exact cut of the stream.
+``matrix_room_state`` is the current state of each room, kept in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rhenus.core.db import Base, utcnow
+
+# A 64-bit stream position everywhere but SQLite, whose rowid alias must be INTEGER.
+StreamPosition = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Device(Base):
+    """A logged-in Matrix client of a user; its access token is stored as its sha-256 only.
+
+    One token per device: logging in again with the same ``device_id`` replaces the token, and
+    logging out deletes the device.
+    """
+
+    __tablename__ = "matrix_devices"
+    __table_args__ = (UniqueConstraint("user_id", "device_id", name="uq_matrix_devices_device"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    localpart: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Profile(Base):
+    """A Matrix user's public profile (``displayname``, ``avatar_url``)."""
+
+    __tablename__ = "matrix_profiles"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    displayname: Mapped[str | None] = mapped_column(String(255))
+    avatar_url: Mapped[str | None] = mapped_column(String(1024))
+
+
+class RegistrationToken(Base):
+    """A token that lets someone register (``m.login.registration_token``); sha-256 only."""
+
+    __tablename__ = "matrix_registration_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(8))
+    uses_allowed: Mapped[int | None]
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuthSession(Base):
+    """A User-Interactive Authentication session (spec: "User-interactive authentication API")."""
+
+    __tablename__ = "matrix_auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    completed: Mapped[list[str]] = mapped_column(JSON, default=list)
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Filter(Base):
+    """A filter a user uploaded (``POST /user/{userId}/filter``)."""
+
+    __tablename__ = "matrix_filters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), index=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Room(Base):
+    """A room hosted here."""
+
+    __tablename__ = "matrix_rooms"
+
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_version: Mapped[str] = mapped_column(String(16))
+    creator: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoomAlias(Base):
+    """A room alias (``#name:server``) pointing at a room."""
+
+    __tablename__ = "matrix_room_aliases"
+
+    alias: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(
+        ForeignKey("matrix_rooms.room_id", ondelete="CASCADE"), index=True
+    )
+    creator: Mapped[str] = mapped_column(String(255))
+
+
+class Event(Base):
+    """One accepted event. ``stream_ordering`` is its position in the node's global stream.
+
+    ``txn_device``/``txn_id`` remember the client transaction that sent it, so a retried
+    ``PUT …/send/{type}/{txnId}`` gives back the same event (scoped per device, spec v1.7).
+    """
+
+    __tablename__ = "matrix_events"
+    __table_args__ = (
+        UniqueConstraint("sender", "txn_device", "txn_id", name="uq_matrix_events_txn"),
+        Index("ix_matrix_events_room_stream", "room_id", "stream_ordering"),
+        {"sqlite_autoincrement": True},
+    )
+
+    stream_ordering: Mapped[int] = mapped_column(
+        StreamPosition, primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    room_id: Mapped[str] = mapped_column(ForeignKey("matrix_rooms.room_id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(255))
+    state_key: Mapped[str | None] = mapped_column(String(255))
+    sender: Mapped[str] = mapped_column(String(255))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    origin_server_ts: Mapped[int] = mapped_column(BigInteger)
+    txn_device: Mapped[str | None] = mapped_column(String(64))
+    txn_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class RoomState(Base):
+    """The current state of a room: one row per (type, state_key), the latest event's position.
+
+    ``membership`` repeats the ``m.room.member`` content's membership so that "the rooms of a
+    user" is one indexed query.
+    """
+
+    __tablename__ = "matrix_room_state"
+    __table_args__ = (Index("ix_matrix_room_state_member", "state_key", "membership"),)
+
+    room_id: Mapped[str] = mapped_column(
+        ForeignKey("matrix_rooms.room_id", ondelete="CASCADE"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    stream_ordering: Mapped[int] = mapped_column(
+        StreamPosition, ForeignKey("matrix_events.stream_ordering", ondelete="CASCADE")
+    )
+    membership: Mapped[str | None] = mapped_column(String(16))

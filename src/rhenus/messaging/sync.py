@@ -1,0 +1,336 @@
+"""``/sync`` (initial and incremental, long-poll) and ``/messages`` pagination.
+
+Tokens are stream positions, ``s<N>``: "everything up to and including event N". A sync reads
+one snapshot (``events.snapshot``) and answers with ``next_batch = s<newest position in it>``;
+since positions commit in order (``events`` module docstring), the next sync from that token
+sees each later event exactly once. Spec: "Syncing", "Getting events for a room".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rhenus.core.db import Database
+from rhenus.messaging import authrules, events, filters, rooms
+from rhenus.messaging.auth import Requester
+from rhenus.messaging.errors import invalid_param
+from rhenus.messaging.events import Notifier, client_event, stripped
+from rhenus.messaging.models import Event, RoomState
+from rhenus.messaging.schemas import RoomEventFilter, RoomFilter, SyncFilter
+
+DEFAULT_TIMELINE = 10
+MAX_LIMIT = 1000
+MAX_TIMEOUT_MS = 5 * 60 * 1000
+_INVITE_STATE = {
+    "m.room.create",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.topic",
+    "m.room.join_rules",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+}
+
+
+def token(position: int) -> str:
+    return f"s{position}"
+
+
+def parse_token(value: str) -> int:
+    if not value.startswith("s") or not value[1:].isdigit():
+        raise invalid_param(f"{value!r} is not a token of this server")
+    return int(value[1:])
+
+
+# ---- sync ---------------------------------------------------------------------------------
+
+
+async def _membership_at(
+    session: AsyncSession, room_id: str, user: str, position: int
+) -> str | None:
+    content = await session.scalar(
+        select(Event.content)
+        .where(
+            Event.room_id == room_id,
+            Event.type == authrules.MEMBER,
+            Event.state_key == user,
+            Event.stream_ordering <= position,
+        )
+        .order_by(Event.stream_ordering.desc())
+        .limit(1)
+    )
+    return None if content is None else str(content.get("membership"))
+
+
+async def _timeline(
+    session: AsyncSession, room_id: str, lower: int, upper: int, flt: RoomEventFilter, limit: int
+) -> tuple[list[Event], bool]:
+    rows = await session.scalars(
+        select(Event)
+        .where(
+            Event.room_id == room_id,
+            Event.stream_ordering > lower,
+            Event.stream_ordering <= upper,
+            filters.event_types(flt),
+        )
+        .order_by(Event.stream_ordering.desc())
+        .limit(limit + 1)
+    )
+    found = list(rows.all())
+    return list(reversed(found[:limit])), len(found) > limit
+
+
+async def _state_between(
+    session: AsyncSession, room_id: str, lower: int, before: int
+) -> list[Event]:
+    """The latest state event per key that changed in (lower, before)."""
+    state = await events.state_at(session, room_id=room_id, before=before)
+    return [e for e in state if e.stream_ordering > lower]
+
+
+async def _room_block(
+    session: AsyncSession,
+    *,
+    room_id: str,
+    lower: int | None,
+    upper: int,
+    full_state: bool,
+    flt: RoomFilter,
+    device: tuple[str, str],
+) -> dict[str, Any] | None:
+    """A joined or left room's section; None if nothing happened in it since ``lower``."""
+    limit = min(
+        flt.timeline.limit if flt.timeline.limit is not None else DEFAULT_TIMELINE, MAX_LIMIT
+    )
+    timeline, limited = await _timeline(session, room_id, lower or 0, upper, flt.timeline, limit)
+    if lower is not None and not timeline and not full_state:
+        return None
+    start = timeline[0].stream_ordering if timeline else upper + 1
+    if lower is None or full_state:
+        state = await events.state_at(session, room_id=room_id, before=start)
+    elif limited:
+        state = await _state_between(session, room_id, lower, start)
+    else:
+        state = []
+    return {
+        "timeline": {
+            "events": [client_event(e, with_room_id=False, device=device) for e in timeline],
+            "limited": limited,
+            "prev_batch": token(start - 1),
+        },
+        "state": {"events": [client_event(e, with_room_id=False, device=device) for e in state]},
+    }
+
+
+async def _summary(session: AsyncSession, room_id: str) -> dict[str, Any]:
+    rows = await session.execute(
+        select(RoomState.membership, func.count())
+        .where(RoomState.room_id == room_id, RoomState.type == authrules.MEMBER)
+        .group_by(RoomState.membership)
+    )
+    counts = {m: n for m, n in rows.all()}
+    return {
+        "m.joined_member_count": counts.get("join", 0),
+        "m.invited_member_count": counts.get("invite", 0),
+    }
+
+
+async def compute(
+    session: AsyncSession,
+    *,
+    requester: Requester,
+    since: int | None,
+    full_state: bool,
+    flt: SyncFilter,
+) -> tuple[dict[str, Any], bool]:
+    """One sync answer from one snapshot; returns it and whether it holds anything new."""
+    user = requester.user_id
+    device = (user, requester.device_id)
+    upper = await events.stream_position(session)
+    memberships = await session.execute(
+        select(RoomState.room_id, RoomState.membership, RoomState.stream_ordering).where(
+            RoomState.type == authrules.MEMBER, RoomState.state_key == user
+        )
+    )
+    join: dict[str, Any] = {}
+    invite: dict[str, Any] = {}
+    leave: dict[str, Any] = {}
+    for room_id, membership, changed_at in memberships.all():
+        if not filters.room_wanted(flt.room, room_id):
+            continue
+        changed = since is None or changed_at > since
+        before = (
+            None
+            if since is None or not changed
+            else await _membership_at(session, room_id, user, since)
+        )
+        if membership == "join":
+            newly = since is None or (changed and before != "join")
+            block = await _room_block(
+                session,
+                room_id=room_id,
+                lower=None if newly else since,
+                upper=upper,
+                full_state=full_state,
+                flt=flt.room,
+                device=device,
+            )
+            if block is not None:
+                block.update(ephemeral={"events": []}, account_data={"events": []})
+                block["summary"] = await _summary(session, room_id)
+                block["unread_notifications"] = {"highlight_count": 0, "notification_count": 0}
+                join[room_id] = block
+        elif membership == "invite" and changed:
+            state = await events.state_at(session, room_id=room_id, before=upper + 1)
+            shown = [
+                stripped(e)
+                for e in state
+                if e.type in _INVITE_STATE or (e.type == authrules.MEMBER and e.state_key == user)
+            ]
+            invite[room_id] = {"invite_state": {"events": shown}}
+        elif (
+            membership in ("leave", "ban")
+            and changed
+            and (since is not None or flt.room.include_leave)
+        ):
+            block = await _leave_block(
+                session, room_id, user, since, before, changed_at, flt, device
+            )
+            leave[room_id] = block
+    body = {
+        "next_batch": token(upper),
+        "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
+        "account_data": {"events": []},
+        "presence": {"events": []},
+        "to_device": {"events": []},
+        "device_lists": {"changed": [], "left": []},
+        "device_one_time_keys_count": {},
+    }
+    return body, bool(join or invite or leave)
+
+
+async def _leave_block(
+    session: AsyncSession,
+    room_id: str,
+    user: str,
+    since: int | None,
+    before: str | None,
+    left_at: int,
+    flt: SyncFilter,
+    device: tuple[str, str],
+) -> dict[str, Any]:
+    """A room the user left, was kicked or banned from since ``since``: what they may see of it
+    (nothing but their own membership if they were never joined, e.g. a rejected invite)."""
+    joined_in_window = await session.scalar(
+        select(Event.stream_ordering)
+        .where(
+            Event.room_id == room_id,
+            Event.type == authrules.MEMBER,
+            Event.state_key == user,
+            Event.stream_ordering > (since or 0),
+            Event.stream_ordering < left_at,
+            Event.content["membership"].as_string() == "join",
+        )
+        .order_by(Event.stream_ordering)
+        .limit(1)
+    )
+    if before == "join" or (since is None and joined_in_window is not None):
+        lower = since
+    elif joined_in_window is not None:
+        lower = joined_in_window - 1
+    else:
+        own = await session.get(Event, left_at)
+        assert own is not None
+        shown = [client_event(own, with_room_id=False, device=device)]
+        return {"timeline": {"events": shown, "limited": False}, "state": {"events": []}}
+    block = await _room_block(
+        session,
+        room_id=room_id,
+        lower=lower,
+        upper=left_at,
+        full_state=False,
+        flt=flt.room,
+        device=device,
+    )
+    return block or {"timeline": {"events": [], "limited": False}, "state": {"events": []}}
+
+
+async def sync(
+    db: Database,
+    notifier: Notifier,
+    *,
+    requester: Requester,
+    since: int | None,
+    timeout_ms: int,
+    full_state: bool,
+    flt: SyncFilter,
+) -> dict[str, Any]:
+    """Answer at once if there is something new (or no ``since``), else wait for it at most
+    ``timeout_ms``: the notifier wakes this user's wait when one of their rooms gets an event."""
+    deadline = time.monotonic() + min(max(timeout_ms, 0), MAX_TIMEOUT_MS) / 1000
+    with notifier.listen(requester.user_id) as woken:
+        while True:
+            woken.clear()  # before reading: a wake during the read is not lost
+            async with events.snapshot(db) as session:
+                body, news = await compute(
+                    session, requester=requester, since=since, full_state=full_state, flt=flt
+                )
+            remaining = deadline - time.monotonic()
+            if news or since is None or full_state or remaining <= 0:
+                return body
+            try:
+                await asyncio.wait_for(woken.wait(), remaining)
+            except TimeoutError:
+                return body
+
+
+# ---- /messages ----------------------------------------------------------------------------
+
+
+async def messages(
+    session: AsyncSession,
+    *,
+    requester: Requester,
+    room_id: str,
+    from_token: str | None,
+    to_token: str | None,
+    direction: str,
+    limit: int,
+    flt: RoomEventFilter,
+) -> dict[str, Any]:
+    """A page of the room's events (spec: ``GET /rooms/{roomId}/messages``)."""
+    bound = await rooms.visible_until(session, room_id=room_id, user=requester.user_id)
+    if direction not in ("b", "f"):
+        raise invalid_param("dir must be b or f")
+    limit = max(1, min(limit, MAX_LIMIT))
+    newest = min(await events.stream_position(session), bound)
+    start = parse_token(from_token) if from_token else (newest if direction == "b" else 0)
+    to = parse_token(to_token) if to_token else None
+    query = select(Event).where(Event.room_id == room_id, filters.event_types(flt))
+    if direction == "b":
+        query = query.where(Event.stream_ordering <= min(start, newest))
+        if to is not None:
+            query = query.where(Event.stream_ordering > to)
+        query = query.order_by(Event.stream_ordering.desc())
+    else:
+        query = query.where(
+            Event.stream_ordering > start,
+            Event.stream_ordering <= min(newest, to if to is not None else newest),
+        )
+        query = query.order_by(Event.stream_ordering)
+    found = list((await session.scalars(query.limit(limit + 1))).all())
+    page = found[:limit]
+    body: dict[str, Any] = {
+        "start": token(start),
+        "chunk": [client_event(e, device=(requester.user_id, requester.device_id)) for e in page],
+        "state": [],
+    }
+    if len(found) > limit:
+        last = page[-1].stream_ordering
+        body["end"] = token(last - 1 if direction == "b" else last)
+    return body

@@ -1,0 +1,161 @@
+"""A live node (``rhenus run``, plain http on loopback) driven by the real Matrix client
+matrix-nio: registration with a token made by the CLI, login, a private room, invitations,
+messages received through long-polling syncs, history paged back, and an outsider who sees
+nothing of the room. On both engines."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from nio import (
+    AsyncClient,
+    InviteMemberEvent,
+    JoinedMembersResponse,
+    JoinResponse,
+    LoginResponse,
+    MessageDirection,
+    RegisterResponse,
+    RoomCreateResponse,
+    RoomMessagesError,
+    RoomMessagesResponse,
+    RoomMessageText,
+    RoomSendResponse,
+    SyncResponse,
+)
+from typer.testing import CliRunner
+
+from rhenus.cli import app
+from rhenus.demo.nodes import Fleet, LiveNode
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def live(db_url: str) -> Iterator[tuple[LiveNode, str]]:
+    """A running node on the parametrized engine and a registration token for three people."""
+    with ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        fleet = stack.enter_context(Fleet())
+        node = fleet.start(
+            "fr-mininterieur",
+            "Ministère",
+            root / "paris",
+            extra_env={"RHENUS_DATABASE_URL": db_url},
+        )
+        result = CliRunner().invoke(
+            app, ["messaging", "tokens", "create", "--uses", "3"], env=node.env
+        )
+        assert result.exit_code == 0, result.output
+        match = re.search(r"Registration token: (\S+)", result.output)
+        assert match is not None
+        yield node, match.group(1)
+
+
+@pytest.fixture
+async def clients(live: tuple[LiveNode, str]) -> AsyncIterator[dict[str, AsyncClient]]:
+    """alice, bob and eve: registered with the token, then logged in on a second device."""
+    node, token = live
+    opened: dict[str, AsyncClient] = {}
+    try:
+        for name in ("alice", "bob", "eve"):
+            registering = AsyncClient(node.url, name)
+            registered = await registering.register_with_token(name, PASSWORD, token)
+            assert isinstance(registered, RegisterResponse), registered
+            await registering.close()
+            client = AsyncClient(node.url, name)
+            login = await client.login(PASSWORD, device_name=f"{name}'s laptop")
+            assert isinstance(login, LoginResponse), login
+            assert client.user_id == registered.user_id
+            opened[name] = client
+        yield opened
+    finally:
+        for client in opened.values():
+            await client.close()
+
+
+def texts(sync: SyncResponse, room_id: str, sender: str) -> list[str]:
+    room = sync.rooms.join.get(room_id)
+    events = room.timeline.events if room else []
+    return [e.body for e in events if isinstance(e, RoomMessageText) and e.sender == sender]
+
+
+async def receive(
+    client: AsyncClient, room_id: str, sender: AsyncClient, send: asyncio.Future[object]
+) -> list[str]:
+    """Long-poll until ``sender``'s next messages arrive (the send runs while the sync waits)."""
+    while True:
+        sync = await client.sync(timeout=30_000)
+        assert isinstance(sync, SyncResponse), sync
+        await send
+        if received := texts(sync, room_id, sender.user_id):
+            return received
+
+
+async def test_two_agents_talk_in_a_private_room_and_an_outsider_sees_nothing(
+    clients: dict[str, AsyncClient],
+) -> None:
+    alice, bob, eve = clients["alice"], clients["bob"], clients["eve"]
+    for client in clients.values():
+        assert isinstance(await client.sync(timeout=0), SyncResponse)
+
+    created = await alice.room_create(name="Préfecture — cellule de crise", invite=[bob.user_id])
+    assert isinstance(created, RoomCreateResponse), created
+    room_id = created.room_id
+    invited = await bob.sync(timeout=30_000)
+    assert isinstance(invited, SyncResponse)
+    assert room_id in invited.rooms.invite
+    invite_events = invited.rooms.invite[room_id].invite_state
+    assert any(
+        isinstance(e, InviteMemberEvent) and e.sender == alice.user_id for e in invite_events
+    )
+    assert isinstance(await bob.join(room_id), JoinResponse)
+
+    async def say(client: AsyncClient, body: str) -> object:
+        sent = await client.room_send(
+            room_id, "m.room.message", {"msgtype": "m.text", "body": body}
+        )
+        assert isinstance(sent, RoomSendResponse), sent
+        return sent
+
+    await alice.sync(timeout=0)
+    await bob.sync(timeout=0)
+    hello = asyncio.ensure_future(say(alice, "Bonjour Berlin, point de situation ?"))
+    assert await receive(bob, room_id, alice, hello) == ["Bonjour Berlin, point de situation ?"]
+    reply = asyncio.ensure_future(say(bob, "Alles ruhig hier."))
+    assert await receive(alice, room_id, bob, reply) == ["Alles ruhig hier."]
+
+    members = await alice.joined_members(room_id)
+    assert isinstance(members, JoinedMembersResponse)
+    assert {m.user_id for m in members.members} == {alice.user_id, bob.user_id}
+
+    for i in range(25):
+        await say(alice, f"rapport {i}")
+    history: list[str] = []
+    start = (await bob.sync(timeout=0)).next_batch
+    while start:
+        page = await bob.room_messages(room_id, start, direction=MessageDirection.back, limit=10)
+        assert isinstance(page, RoomMessagesResponse), page
+        history += [e.body for e in page.chunk if isinstance(e, RoomMessageText)]
+        start = page.end
+    expected = [f"rapport {i}" for i in range(25)]
+    assert history == [
+        *reversed(expected),
+        "Alles ruhig hier.",
+        "Bonjour Berlin, point de situation ?",
+    ]
+
+    outsider = await eve.sync(timeout=0, full_state=True)
+    assert isinstance(outsider, SyncResponse)
+    assert room_id not in outsider.rooms.join
+    assert room_id not in outsider.rooms.invite
+    assert room_id not in outsider.rooms.leave
+    assert room_id not in eve.rooms
+    refused = await eve.room_messages(room_id, outsider.next_batch)
+    assert isinstance(refused, RoomMessagesError)
+    assert refused.status_code == "M_FORBIDDEN"
