@@ -40,6 +40,10 @@ from rhenus.messaging.errors import (
     render_matrix_error,
 )
 from rhenus.messaging.events import Notifier
+from rhenus.messaging.keys_api import router as messaging_keys_router
+from rhenus.messaging.media import UPLOAD_PATHS as MATRIX_UPLOAD_PATHS
+from rhenus.messaging.media_api import router as messaging_media_router
+from rhenus.messaging.media_api import upload_router as messaging_upload_router
 from rhenus.messaging.rooms_api import router as messaging_rooms_router
 from rhenus.ops.api import router as ops_router
 from rhenus.trust import deps as trust_deps
@@ -103,6 +107,9 @@ def create_app(
     app.include_router(dataplane_router)
     app.include_router(messaging_router)
     app.include_router(messaging_rooms_router)
+    app.include_router(messaging_keys_router)
+    app.include_router(messaging_media_router)
+    app.include_router(messaging_upload_router)
     app.include_router(messaging_admin_router)
     app.include_router(matrix_well_known_router)
     if settings.dsp_conformance_token.get_secret_value():
@@ -115,6 +122,8 @@ def create_app(
     def limit_for(path: str) -> int:
         if UPLOAD_PATHS.match(path):
             return settings.max_upload_bytes
+        if MATRIX_UPLOAD_PATHS.match(path):
+            return settings.matrix_max_upload_bytes
         return settings.max_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
         description="Matrix server name (the part after ':' in user and room ids); "
         "default: host[:port] of public_url.",
     )
+    matrix_max_upload_bytes: int = Field(
+        20 * MiB, ge=1024, description="Largest Matrix media upload (media/v3/upload)."
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"

@@ -1,20 +1,27 @@
 """A live node (``rhenus run``, plain http on loopback) driven by the real Matrix client
 matrix-nio: registration with a token made by the CLI, login, a private room, invitations,
 messages received through long-polling syncs, history paged back, and an outsider who sees
-nothing of the room. On both engines."""
+nothing of the room; then the same with end-to-end encryption (matrix-nio's olm/megolm on
+vodozemac): keys exchanged through nio's own upload/query/claim flow, messages and a file that
+only the other member decrypts. On both engines."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from nio import (
     AsyncClient,
+    AsyncClientConfig,
+    DownloadResponse,
     InviteMemberEvent,
     JoinedMembersResponse,
     JoinResponse,
@@ -22,12 +29,15 @@ from nio import (
     MessageDirection,
     RegisterResponse,
     RoomCreateResponse,
+    RoomEncryptedFile,
     RoomMessagesError,
     RoomMessagesResponse,
     RoomMessageText,
     RoomSendResponse,
     SyncResponse,
+    UploadResponse,
 )
+from nio.crypto.attachments import decrypt_attachment
 from typer.testing import CliRunner
 
 from rhenus.cli import app
@@ -155,6 +165,143 @@ async def test_two_agents_talk_in_a_private_room_and_an_outsider_sees_nothing(
     assert room_id not in outsider.rooms.join
     assert room_id not in outsider.rooms.invite
     assert room_id not in outsider.rooms.leave
+    assert room_id not in eve.rooms
+    refused = await eve.room_messages(room_id, outsider.next_batch)
+    assert isinstance(refused, RoomMessagesError)
+    assert refused.status_code == "M_FORBIDDEN"
+
+
+# ---- end-to-end encryption ----------------------------------------------------------------
+
+Received = TypeVar("Received")
+ENCRYPTION = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
+
+
+@pytest.fixture
+async def e2ee_clients(
+    live: tuple[LiveNode, str], tmp_path: Path
+) -> AsyncIterator[dict[str, AsyncClient]]:
+    """alice, bob and eve with encryption on: each device keeps its olm store in a tmp dir."""
+    node, token = live
+    config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False)
+    opened: dict[str, AsyncClient] = {}
+    try:
+        for name in ("alice", "bob", "eve"):
+            registering = AsyncClient(node.url, name)
+            registered = await registering.register_with_token(name, PASSWORD, token)
+            assert isinstance(registered, RegisterResponse), registered
+            await registering.close()
+            store = tmp_path / name
+            store.mkdir()
+            client = AsyncClient(node.url, name, store_path=str(store), config=config)
+            login = await client.login(PASSWORD, device_name=f"{name}'s laptop")
+            assert isinstance(login, LoginResponse), login
+            assert client.olm is not None  # the store is loaded: this device can encrypt
+            opened[name] = client
+        yield opened
+    finally:
+        for client in opened.values():
+            await client.close()
+
+
+async def settle(client: AsyncClient, timeout: int = 0) -> SyncResponse:
+    """One sync, then the key traffic nio's ``sync_forever`` would do after it."""
+    sync = await client.sync(timeout=timeout)
+    assert isinstance(sync, SyncResponse), sync
+    if client.should_upload_keys:
+        await client.keys_upload()
+    if client.should_query_keys:
+        await client.keys_query()
+    if client.should_claim_keys:
+        await client.keys_claim(client.get_users_for_key_claiming())
+    return sync
+
+
+async def decrypted(
+    client: AsyncClient, room_id: str, sender: AsyncClient, kind: type[Received]
+) -> list[Received]:
+    """Sync until ``sender``'s next decrypted events of ``kind`` arrive in ``room_id``."""
+    while True:
+        sync = await settle(client, timeout=30_000)
+        room = sync.rooms.join.get(room_id)
+        found = [
+            e
+            for e in (room.timeline.events if room else [])
+            if isinstance(e, kind) and getattr(e, "sender", None) == sender.user_id
+        ]
+        if found:
+            return found
+
+
+async def test_an_encrypted_room_messages_and_file_are_decrypted_by_the_other_member_only(
+    e2ee_clients: dict[str, AsyncClient],
+) -> None:
+    alice, bob, eve = e2ee_clients["alice"], e2ee_clients["bob"], e2ee_clients["eve"]
+    for client in e2ee_clients.values():
+        await settle(client)
+        assert not client.should_upload_keys  # device keys and one-time keys are up
+
+    created = await alice.room_create(
+        name="Cellule chiffrée", invite=[bob.user_id], initial_state=[ENCRYPTION]
+    )
+    assert isinstance(created, RoomCreateResponse), created
+    room_id = created.room_id
+    while room_id not in (await settle(bob)).rooms.invite:
+        await asyncio.sleep(0.05)
+    assert isinstance(await bob.join(room_id), JoinResponse)
+    await settle(bob)
+    await settle(alice)
+    assert alice.rooms[room_id].encrypted
+
+    async def say(client: AsyncClient, content: dict[str, object]) -> object:
+        sent = await client.room_send(
+            room_id, "m.room.message", content, ignore_unverified_devices=True
+        )
+        assert isinstance(sent, RoomSendResponse), sent
+        return sent
+
+    secret = "Le plan de continuité est activé."
+    sent = asyncio.ensure_future(say(alice, {"msgtype": "m.text", "body": secret}))
+    got = await decrypted(bob, room_id, alice, RoomMessageText)
+    await sent
+    assert [(e.body, e.decrypted) for e in got] == [(secret, True)]
+
+    reply = "Verstanden, wir übernehmen."
+    sent = asyncio.ensure_future(say(bob, {"msgtype": "m.text", "body": reply}))
+    got = await decrypted(alice, room_id, bob, RoomMessageText)
+    await sent
+    assert [(e.body, e.decrypted) for e in got] == [(reply, True)]
+
+    data = os.urandom(300_000)
+    uploaded, keys = await alice.upload(
+        io.BytesIO(data),
+        content_type="application/octet-stream",
+        filename="annexe.bin",
+        encrypt=True,
+        filesize=len(data),
+    )
+    assert isinstance(uploaded, UploadResponse), uploaded
+    assert keys is not None
+    file_info = {"url": uploaded.content_uri, **keys, "mimetype": "application/octet-stream"}
+    content = {"msgtype": "m.file", "body": "annexe.bin", "file": file_info}
+    sent = asyncio.ensure_future(say(alice, content))
+    files = await decrypted(bob, room_id, alice, RoomEncryptedFile)
+    await sent
+    (event,) = files
+    downloaded = await bob.download(mxc=event.url)
+    assert isinstance(downloaded, DownloadResponse), downloaded
+    assert downloaded.body != data  # the node only ever held the ciphertext
+    plain = decrypt_attachment(downloaded.body, event.key["k"], event.hashes["sha256"], event.iv)
+    assert plain == data
+
+    outsider = await eve.sync(timeout=0, full_state=True)
+    assert isinstance(outsider, SyncResponse)
+    assert room_id not in outsider.rooms.join
+    assert room_id not in outsider.rooms.invite
     assert room_id not in eve.rooms
     refused = await eve.room_messages(room_id, outsider.next_batch)
     assert isinstance(refused, RoomMessagesError)

@@ -76,7 +76,9 @@ async def login_flows() -> dict[str, Any]:
 
 
 @router.post("/v3/login")
-async def login(body: LoginRequest, request: Request, node: NodeDep) -> dict[str, Any]:
+async def login(
+    body: LoginRequest, request: Request, node: NodeDep, notifier: NotifierDep
+) -> dict[str, Any]:
     """POST /_matrix/client/v3/login — ``m.login.password`` with an ``m.id.user`` identifier."""
     server_name = node.settings.matrix_server_name
     if body.type != "m.login.password":
@@ -90,7 +92,7 @@ async def login(body: LoginRequest, request: Request, node: NodeDep) -> dict[str
     if localpart is None:
         raise forbidden("invalid username or password")
     settings = node.settings
-    async with node.db.transaction() as session:
+    async with writing(node.db, notifier) as session:  # a new device wakes room-mates
         result = await auth.password_login(
             session,
             server_name=server_name,
@@ -181,17 +183,17 @@ async def whoami(requester: MatrixUser) -> dict[str, Any]:
 
 
 @router.post("/v3/logout")
-async def logout(requester: MatrixUser, node: NodeDep) -> dict[str, Any]:
+async def logout(requester: MatrixUser, node: NodeDep, notifier: NotifierDep) -> dict[str, Any]:
     """POST /_matrix/client/v3/logout — the token and its device are deleted."""
-    async with node.db.transaction() as session:
+    async with writing(node.db, notifier) as session:
         await auth.logout(session, requester=requester, everywhere=False)
     return {}
 
 
 @router.post("/v3/logout/all")
-async def logout_all(requester: MatrixUser, node: NodeDep) -> dict[str, Any]:
+async def logout_all(requester: MatrixUser, node: NodeDep, notifier: NotifierDep) -> dict[str, Any]:
     """POST /_matrix/client/v3/logout/all — every token and device of the user."""
-    async with node.db.transaction() as session:
+    async with writing(node.db, notifier) as session:
         await auth.logout(session, requester=requester, everywhere=True)
     return {}
 

@@ -25,6 +25,7 @@ from rhenus.accounts import service as accounts
 from rhenus.core.audit import AuditLog
 from rhenus.core.db import utcnow
 from rhenus.core.errors import Conflict, NotFound, TooManyRequests
+from rhenus.messaging import devices
 from rhenus.messaging.errors import MatrixError, forbidden
 from rhenus.messaging.models import AuthSession, Device, Profile, RegistrationToken
 from rhenus.messaging.schemas import user_id
@@ -73,6 +74,7 @@ async def open_device(
     *,
     account_id: int,
     localpart: str,
+    server_name: str,
     device_id: str | None,
     display_name: str | None,
 ) -> tuple[str, Device]:
@@ -94,6 +96,8 @@ async def open_device(
             created_at=utcnow(),
         )
         session.add(device)
+        await session.flush()
+        await devices.record_change(session, user=user_id(localpart, server_name))
     else:
         device.token_hash = _sha256(token)
         if display_name:
@@ -147,6 +151,7 @@ async def password_login(
         session,
         account_id=account.id,
         localpart=localpart,
+        server_name=server_name,
         device_id=device_id,
         display_name=display_name,
     )
@@ -158,6 +163,7 @@ async def logout(session: AsyncSession, *, requester: Requester, everywhere: boo
         await session.execute(delete(Device).where(Device.user_id == requester.account_id))
     else:
         await session.execute(delete(Device).where(Device.id == requester.device_pk))
+    await devices.record_change(session, user=requester.user_id)
 
 
 async def ensure_profile(session: AsyncSession, *, uid: str, displayname: str | None) -> Profile:
@@ -364,6 +370,7 @@ async def register(
         session,
         account_id=account.id,
         localpart=localpart,
+        server_name=server_name,
         device_id=device_id,
         display_name=device_name,
     )
@@ -374,3 +381,9 @@ def require_self(requester: Requester, uid: str) -> None:
     """M_FORBIDDEN unless ``uid`` is the requester (their own profile, filters…)."""
     if uid != requester.user_id:
         raise forbidden("you can only do this for yourself")
+
+
+async def password_matches(session: AsyncSession, *, requester: Requester, password: str) -> bool:
+    """Whether ``password`` is the requester's (a UIA ``m.login.password`` stage)."""
+    account = await accounts.get_user(session, username=requester.localpart)
+    return await accounts.check_password(account.password_hash, password)

@@ -71,6 +71,7 @@ class Notifier:
         return len(self._waiting.get(user, ()))
 
     def wake(self, users: Iterable[str]) -> None:
+        """Set the events of every waiting sync of these users."""
         for user in users:
             for woken in self._waiting.get(user, ()):
                 woken.set()
@@ -80,6 +81,11 @@ async def lock_stream(session: AsyncSession) -> None:
     """Serialise appends (idempotent within a transaction)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_STREAM_LOCK})
+
+
+def wake_users(session: AsyncSession, users: Iterable[str]) -> None:
+    """Wake these users' syncs once the unit of work (:func:`writing`) has committed."""
+    session.info.setdefault(_TOUCHED + "_users", set()).update(users)
 
 
 @asynccontextmanager
@@ -208,7 +214,7 @@ async def append(
     session.info.setdefault(_TOUCHED, set()).add(room_id)
     if type == authrules.MEMBER and state_key:
         # A user who just left or was kicked is no longer a member, but must hear of it.
-        session.info.setdefault(_TOUCHED + "_users", set()).add(state_key)
+        wake_users(session, [state_key])
     return event
 
 

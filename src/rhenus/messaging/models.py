@@ -165,3 +165,103 @@ class RoomState(Base):
         StreamPosition, ForeignKey("matrix_events.stream_ordering", ondelete="CASCADE")
     )
     membership: Mapped[str | None] = mapped_column(String(16))
+
+
+# ---- end-to-end encryption (spec: "End-to-End Encryption") --------------------------------
+
+
+class DeviceKeys(Base):
+    """The identity keys a device uploaded (``keys/upload`` ``device_keys``), as signed."""
+
+    __tablename__ = "matrix_device_keys"
+
+    device_pk: Mapped[int] = mapped_column(
+        ForeignKey("matrix_devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(255), index=True)
+    keys: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class OneTimeKey(Base):
+    """A one-time key of a device; claiming it deletes it (``keys/claim``)."""
+
+    __tablename__ = "matrix_one_time_keys"
+    __table_args__ = (
+        UniqueConstraint("device_pk", "algorithm", "key_id", name="uq_matrix_one_time_keys_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_pk: Mapped[int] = mapped_column(ForeignKey("matrix_devices.id", ondelete="CASCADE"))
+    algorithm: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(255))
+    key: Mapped[Any] = mapped_column(JSON)
+
+
+class FallbackKey(Base):
+    """A device's fallback key per algorithm, handed out when no one-time key is left."""
+
+    __tablename__ = "matrix_fallback_keys"
+
+    device_pk: Mapped[int] = mapped_column(
+        ForeignKey("matrix_devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    algorithm: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(255))
+    key: Mapped[Any] = mapped_column(JSON)
+    used: Mapped[bool] = mapped_column(default=False)
+
+
+class DeviceListChange(Base):
+    """A change of a user's devices or device keys, at a position in the device-list stream.
+
+    Like events, positions are allocated under the stream lock (``events.lock_stream``), so a
+    sync token's device-list part is an exact cut too.
+    """
+
+    __tablename__ = "matrix_device_list_changes"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    position: Mapped[int] = mapped_column(StreamPosition, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(255), index=True)
+
+
+class ToDeviceMessage(Base):
+    """A message for one device (``sendToDevice``), kept until a sync acknowledges it."""
+
+    __tablename__ = "matrix_to_device"
+    __table_args__ = (
+        Index("ix_matrix_to_device_recipient", "device_pk", "position"),
+        {"sqlite_autoincrement": True},
+    )
+
+    position: Mapped[int] = mapped_column(StreamPosition, primary_key=True, autoincrement=True)
+    device_pk: Mapped[int] = mapped_column(ForeignKey("matrix_devices.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(255))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ToDeviceTxn(Base):
+    """A ``sendToDevice`` transaction already done by a device (idempotence per txnId)."""
+
+    __tablename__ = "matrix_to_device_txns"
+
+    device_pk: Mapped[int] = mapped_column(
+        ForeignKey("matrix_devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    txn_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Media(Base):
+    """An uploaded file (``mxc://<server>/<media_id>``); its bytes are in the blob store."""
+
+    __tablename__ = "matrix_media"
+
+    media_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    uploader: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

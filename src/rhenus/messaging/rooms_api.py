@@ -395,7 +395,7 @@ async def sync_route(
         node.db,
         notifier,
         requester=requester,
-        since=sync.parse_token(since) if since else None,
+        since=sync.parse_sync_token(since) if since else None,
         timeout_ms=timeout_ms,
         full_state=full_state,
         flt=flt,

@@ -147,6 +147,48 @@ class SyncFilter(_Body):
     room: RoomFilter = Field(default_factory=RoomFilter)
 
 
+class KeysUploadRequest(_Body):
+    """Spec: ``POST /keys/upload`` (key objects are kept as signed, so not modelled further)."""
+
+    device_keys: dict[str, Any] | None = None
+    one_time_keys: dict[str, Any] | None = None
+    fallback_keys: dict[str, Any] | None = None
+
+
+class KeysQueryRequest(_Body):
+    """Spec: ``POST /keys/query``: user id → device ids (empty: all)."""
+
+    device_keys: dict[str, list[str]]
+    timeout: int | None = None
+
+
+class KeysClaimRequest(_Body):
+    """Spec: ``POST /keys/claim``: user id → device id → algorithm."""
+
+    one_time_keys: dict[str, dict[str, str]]
+    timeout: int | None = None
+
+
+class ToDeviceRequest(_Body):
+    """Spec: ``PUT /sendToDevice/{eventType}/{txnId}``: user id → device id (or ``*``) →
+    content."""
+
+    messages: dict[str, dict[str, dict[str, Any]]]
+
+
+class DeviceUpdate(_Body):
+    """Spec: ``PUT /devices/{deviceId}``."""
+
+    display_name: str | None = Field(default=None, max_length=255)
+
+
+class DeleteDevicesRequest(_Body):
+    """Spec: ``DELETE /devices/{deviceId}`` and ``POST /delete_devices`` (with UIA ``auth``)."""
+
+    devices: list[str] = Field(default_factory=list)
+    auth: dict[str, Any] | None = None
+
+
 class RegistrationTokenCreate(BaseModel):
     """``POST /api/v1/messaging/registration-tokens`` (admin)."""
 

@@ -1,22 +1,26 @@
 """``/sync`` (initial and incremental, long-poll) and ``/messages`` pagination.
 
 Tokens are stream positions, ``s<N>``: "everything up to and including event N". A sync reads
-one snapshot (``events.snapshot``) and answers with ``next_batch = s<newest position in it>``;
-since positions commit in order (``events`` module docstring), the next sync from that token
-sees each later event exactly once. Spec: "Syncing", "Getting events for a room".
+one snapshot (``events.snapshot``) and answers with ``next_batch = s<N>_<D>_<T>``: the newest
+event position in it, the newest device-list position (``devices``) and the last to-device
+message delivered to the device (``keys``). Since positions commit in order (``events`` module
+docstring), the next sync from that token sees each later event, device-list change and
+to-device message exactly once; pagination tokens are the event part alone. Spec: "Syncing",
+"Getting events for a room", "End-to-End Encryption" → "Extensions to /sync".
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import Database
-from rhenus.messaging import authrules, events, filters, rooms
+from rhenus.messaging import authrules, devices, events, filters, keys, rooms
 from rhenus.messaging.auth import Requester
 from rhenus.messaging.errors import invalid_param
 from rhenus.messaging.events import Notifier, client_event, stripped
@@ -37,14 +41,34 @@ _INVITE_STATE = {
 }
 
 
+_TOKEN = re.compile(r"^s([0-9]+)(?:_([0-9]+)_([0-9]+))?$")
+
+
+class SyncToken(NamedTuple):
+    """A cut of the three streams a sync reads: events, device lists, the device's inbox."""
+
+    events: int
+    device_lists: int = 0
+    to_device: int = 0
+
+    def __str__(self) -> str:
+        return f"s{self.events}_{self.device_lists}_{self.to_device}"
+
+
 def token(position: int) -> str:
     return f"s{position}"
 
 
-def parse_token(value: str) -> int:
-    if not value.startswith("s") or not value[1:].isdigit():
+def parse_sync_token(value: str) -> SyncToken:
+    match = _TOKEN.match(value)
+    if match is None:
         raise invalid_param(f"{value!r} is not a token of this server")
-    return int(value[1:])
+    return SyncToken(*(int(part or 0) for part in match.groups()))
+
+
+def parse_token(value: str) -> int:
+    """The event position of a pagination token (a sync's ``next_batch`` is one too)."""
+    return parse_sync_token(value).events
 
 
 # ---- sync ---------------------------------------------------------------------------------
@@ -144,14 +168,16 @@ async def compute(
     session: AsyncSession,
     *,
     requester: Requester,
-    since: int | None,
+    since_token: SyncToken | None,
     full_state: bool,
     flt: SyncFilter,
 ) -> tuple[dict[str, Any], bool]:
     """One sync answer from one snapshot; returns it and whether it holds anything new."""
     user = requester.user_id
     device = (user, requester.device_id)
+    since = since_token.events if since_token is not None else None
     upper = await events.stream_position(session)
+    upper_devices = await devices.device_list_position(session)
     memberships = await session.execute(
         select(RoomState.room_id, RoomState.membership, RoomState.stream_ordering).where(
             RoomState.type == authrules.MEMBER, RoomState.state_key == user
@@ -202,16 +228,37 @@ async def compute(
                 session, room_id, user, since, before, changed_at, flt, device
             )
             leave[room_id] = block
+    inbox, reached = await keys.pending(
+        session,
+        device_pk=requester.device_pk,
+        after=since_token.to_device if since_token is not None else 0,
+    )
+    device_lists: dict[str, list[str]] = {"changed": [], "left": []}
+    if since_token is not None:
+        device_lists = await devices.changes(
+            session,
+            user=user,
+            since_events=since_token.events,
+            since_devices=since_token.device_lists,
+            upper_events=upper,
+            upper_devices=upper_devices,
+        )
     body = {
-        "next_batch": token(upper),
+        "next_batch": str(SyncToken(upper, upper_devices, reached)),
         "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
         "account_data": {"events": []},
         "presence": {"events": []},
-        "to_device": {"events": []},
-        "device_lists": {"changed": [], "left": []},
-        "device_one_time_keys_count": {},
+        "to_device": {"events": inbox},
+        "device_lists": device_lists,
+        "device_one_time_keys_count": await keys.one_time_key_counts(
+            session, device_pk=requester.device_pk
+        ),
+        "device_unused_fallback_key_types": await keys.unused_fallback_key_types(
+            session, device_pk=requester.device_pk
+        ),
     }
-    return body, bool(join or invite or leave)
+    news = join or invite or leave or inbox or device_lists["changed"] or device_lists["left"]
+    return body, bool(news)
 
 
 async def _leave_block(
@@ -265,20 +312,31 @@ async def sync(
     notifier: Notifier,
     *,
     requester: Requester,
-    since: int | None,
+    since: SyncToken | None,
     timeout_ms: int,
     full_state: bool,
     flt: SyncFilter,
 ) -> dict[str, Any]:
     """Answer at once if there is something new (or no ``since``), else wait for it at most
-    ``timeout_ms``: the notifier wakes this user's wait when one of their rooms gets an event."""
+    ``timeout_ms``: the notifier wakes this user's wait when one of their rooms gets an event,
+    a room-mate's devices change, or a to-device message arrives.
+
+    ``since`` acknowledges the to-device messages up to its position: they are deleted first.
+    """
     deadline = time.monotonic() + min(max(timeout_ms, 0), MAX_TIMEOUT_MS) / 1000
+    if since is not None and since.to_device:
+        async with db.transaction() as session:
+            await keys.acknowledge(session, device_pk=requester.device_pk, upto=since.to_device)
     with notifier.listen(requester.user_id) as woken:
         while True:
             woken.clear()  # before reading: a wake during the read is not lost
             async with events.snapshot(db) as session:
                 body, news = await compute(
-                    session, requester=requester, since=since, full_state=full_state, flt=flt
+                    session,
+                    requester=requester,
+                    since_token=since,
+                    full_state=full_state,
+                    flt=flt,
                 )
             remaining = deadline - time.monotonic()
             if news or since is None or full_state or remaining <= 0:
