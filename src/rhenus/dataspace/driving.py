@@ -21,9 +21,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core import jobs
+from rhenus.core.errors import Problem
 from rhenus.core.node import Node
 from rhenus.dataspace.catalogue.dsp import BASE_PATH
-from rhenus.dataspace.outbox import deliver
+from rhenus.dataspace.outbox import deliver, reason_of
 from rhenus.trust.client import federation_client
 from rhenus.trust.did import DidResolver, did_for_url
 
@@ -97,6 +98,23 @@ class ProcessDriver(ABC):
                 payload={"process": pid, "actions": actions},
                 delay=self.pace,
             )
+
+    async def ask(self, pid: str, url: str, body: dict[str, Any], what: str) -> str:
+        """Send our initial request for process ``pid`` now (so the person who asked learns a
+        refusal at once) and return the provider's pid; on failure end ``pid`` here with the
+        reason and raise a problem naming it. DSP answers 201; the TCK answers 200 — any
+        success carrying the process will do."""
+        try:
+            response = await self.http().post(url, json=body)
+            answer = response.json() if response.content else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            await self.end_locally(pid, [f"the provider could not be reached: {exc}"])
+            raise Problem(f"the provider could not be reached: {exc}", status=502) from exc
+        if not response.is_success or not isinstance(answer, dict):
+            reason = reason_of(answer) or f"the provider answered {response.status_code}"
+            await self.end_locally(pid, [reason])
+            raise Problem(f"the provider refused the {what}: {reason}", status=409)
+        return str(answer.get("providerPid", ""))
 
     async def _act(self, payload: dict[str, Any]) -> None:
         """Run the first of the job's actions — after planning them, for an event."""

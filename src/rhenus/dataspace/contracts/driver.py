@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import utcnow
@@ -23,7 +22,6 @@ from rhenus.dataspace.contracts.models import Agreement, Negotiation
 from rhenus.dataspace.contracts.schemas import message
 from rhenus.dataspace.contracts.states import Move, Role, State
 from rhenus.dataspace.driving import Action, ProcessDriver, raise_event
-from rhenus.dataspace.outbox import reason_of
 from rhenus.dataspace.policy import service as policy
 from rhenus.dataspace.policy.schemas import AccessRequest
 from rhenus.trust.client import PeerRefused
@@ -305,21 +303,11 @@ class Driver(ProcessDriver):
         body = message("ContractRequestMessage", consumerPid=pid, offer=requested,
                        callbackAddress=self.dsp_base,
                        **({service.PURPOSE: purpose} if purpose else {}))  # fmt: skip
-        try:
-            url = f"{neg.counterparty_address}/negotiations/request"
-            response = await self.http().post(url, json=body)
-            answer = response.json() if response.content else {}
-        except (httpx.HTTPError, ValueError) as exc:
-            await self.end_locally(pid, [f"the provider could not be reached: {exc}"])
-            raise Problem(f"the provider could not be reached: {exc}", status=502) from exc
-        # DSP says 201; the TCK answers 200 — any success with a negotiation will do.
-        if not response.is_success or not isinstance(answer, dict):
-            reason = reason_of(answer) or f"the provider answered {response.status_code}"
-            await self.end_locally(pid, [reason])
-            raise Problem(f"the provider refused the request: {reason}", status=409)
+        url = f"{neg.counterparty_address}/negotiations/request"
+        provider_pid = await self.ask(pid, url, body, "request")
         async with self.node.db.transaction() as session:
             neg = await self._load(session, pid)
-            neg.provider_pid = neg.provider_pid or str(answer.get("providerPid", ""))
+            neg.provider_pid = neg.provider_pid or provider_pid
             raise_event(session, kind=self.kind, pid=pid, event="requested")
         self.wake()
         return neg

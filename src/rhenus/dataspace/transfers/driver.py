@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core import jobs
 from rhenus.core.db import utcnow
-from rhenus.core.errors import NotFound, Problem
+from rhenus.core.errors import NotFound
 from rhenus.dataspace.catalogue import service as catalogue
 from rhenus.dataspace.conformance import scripts
 from rhenus.dataspace.contracts import agreements
@@ -25,7 +24,6 @@ from rhenus.dataspace.contracts import service as contracts
 from rhenus.dataspace.driving import Action, ProcessDriver, raise_event
 from rhenus.dataspace.machine import Role
 from rhenus.dataspace.messages import message
-from rhenus.dataspace.outbox import reason_of
 from rhenus.dataspace.policy import service as policy
 from rhenus.dataspace.policy.schemas import AccessRequest
 from rhenus.dataspace.transfers import receipts, service
@@ -265,20 +263,11 @@ class TransferDriver(ProcessDriver):
             )  # fmt: skip
         body = message("TransferRequestMessage", consumerPid=pid, agreementId=agreement_id,
                        format=transfer_format, callbackAddress=self.dsp_base)  # fmt: skip
-        try:
-            url = f"{tp.counterparty_address}/transfers/request"
-            response = await self.http().post(url, json=body)
-            answer = response.json() if response.content else {}
-        except (httpx.HTTPError, ValueError) as exc:
-            await self.end_locally(pid, [f"the provider could not be reached: {exc}"])
-            raise Problem(f"the provider could not be reached: {exc}", status=502) from exc
-        if not response.is_success or not isinstance(answer, dict):
-            reason = reason_of(answer) or f"the provider answered {response.status_code}"
-            await self.end_locally(pid, [reason])
-            raise Problem(f"the provider refused the transfer: {reason}", status=409)
+        url = f"{tp.counterparty_address}/transfers/request"
+        provider_pid = await self.ask(pid, url, body, "transfer")
         async with self.node.db.transaction() as session:
             tp = await self._load(session, pid)
-            tp.provider_pid = tp.provider_pid or str(answer.get("providerPid", ""))
+            tp.provider_pid = tp.provider_pid or provider_pid
             raise_event(session, kind=self.kind, pid=pid, event="requested")
         self.wake()
         return tp
