@@ -4,6 +4,7 @@ against the published DSP 2025-1 JSON schemas."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -82,13 +83,18 @@ def check_messages(messages: list[dict[str, Any]]) -> int:
 
 
 async def settle(fed: Federation, rounds: int = 100) -> None:
-    """Run every node's due jobs until a whole round runs none (the federation is quiet)."""
+    """Run every node's due jobs until the federation is quiet: two rounds in a row in which
+    no node ran anything, a moment apart (a job started at commit by one node's answer may
+    still be getting under way while another node's round reports nothing)."""
+    quiet = 0
     for _ in range(rounds):
         ran = 0
         for member in fed.nodes:
             ran += await member.app.state.jobs.run_due()
-        if not ran:
+        quiet = quiet + 1 if not ran else 0
+        if quiet == 2:
             return
+        await asyncio.sleep(0.02)
     raise AssertionError("the federation did not settle")
 
 
