@@ -35,6 +35,12 @@ class LiveNode:
     admin_password: str
     env: dict[str, str]
     token: str = ""
+    pid: int = 0
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the node's process has used so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -170,4 +176,4 @@ class Fleet:
         match = re.search(r"One-time password:\s+(\S+)", log.read())
         if match is None:
             raise RuntimeError(f"{name} printed no one-time password")
-        return LiveNode(name, organisation, url, match.group(1), env)
+        return LiveNode(name, organisation, url, match.group(1), env, pid=process.pid)
