@@ -24,6 +24,8 @@ from rhenus.core.node import Node
 from rhenus.migrations import upgrade
 from rhenus.ops.setup import initialise
 from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.redis import RedisServer, running_redis
+from tests.support.smtp import Mailbox, smtp_server
 
 ENGINES = ["sqlite", "postgresql"]
 
@@ -63,6 +65,20 @@ def postgres() -> Iterator[PostgresServer]:
         return
     with running_postgres() as server:
         yield server
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server of this test's own (tests stop and start it to make outages)."""
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """The messages a node sends, received by a real SMTP server (aiosmtpd) on loopback."""
+    with smtp_server() as box:
+        yield box
 
 
 @pytest.fixture(scope="session")

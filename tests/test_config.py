@@ -40,6 +40,8 @@ def test_toml_file_is_read_and_environment_wins(
         ("RHENUS_PORT", "70000"),
         ("RHENUS_DATABASE_URL", "mysql://x"),
         ("RHENUS_LOG_LEVEL", "loud"),
+        ("RHENUS_REDIS_URL", "http://127.0.0.1:6379"),
+        ("RHENUS_WORKERS", "0"),
     ],
 )
 def test_invalid_setting_is_named(
@@ -99,3 +101,24 @@ def test_conformance_mode_on_loopback_is_accepted(
     settings = load_settings()
     assert settings.dsp_conformance_token.get_secret_value() == "tck-secret"
     assert "tck-secret" not in str(settings.masked())
+
+
+def test_several_workers_need_redis(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RHENUS_HOME", str(tmp_path))
+    monkeypatch.setenv("RHENUS_WORKERS", "2")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "RHENUS_REDIS_URL" in str(raised.value)
+    monkeypatch.setenv("RHENUS_REDIS_URL", "redis://:redis-pw@127.0.0.1:6379/0")
+    settings = load_settings()
+    assert settings.workers == 2
+    assert settings.masked()["redis_url"] == "redis://:********@127.0.0.1:6379/0"
+
+
+def test_run_with_workers_but_no_redis_stops_before_serving(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["run", "--workers", "2"], env={"RHENUS_HOME": str(tmp_path), "COLUMNS": "200"}
+    )
+    assert result.exit_code == 2
+    assert "RHENUS_REDIS_URL" in result.output
+    assert not (tmp_path / "keys").exists()  # nothing initialised

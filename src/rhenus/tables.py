@@ -5,6 +5,7 @@ from rhenus.core import audit, jobs
 from rhenus.core.db import Base
 from rhenus.dataspace.catalogue import models as catalogue_models
 from rhenus.dataspace.contracts import models as contracts_models
+from rhenus.dataspace.pools import models as pools_models
 from rhenus.dataspace.transfers import models as transfers_models
 from rhenus.messaging import models as messaging_models
 from rhenus.trust import models as trust_models
@@ -17,6 +18,7 @@ __all__ = [
     "contracts_models",
     "jobs",
     "messaging_models",
+    "pools_models",
     "transfers_models",
     "trust_models",
 ]

@@ -25,5 +25,19 @@ def test_demo_tells_the_story_to_the_end() -> None:
     assert re.search(r"fr-mininterieur crawled did:web:\S+: ok, 2 datasets", result.stdout)
     # The French query "hôpitaux" finds a German title through the French "hôpital".
     assert "'Krankenhäuser und Betten nach Bezirk' from Senatsverwaltung" in result.stdout
+    # Compute-to-data: the aggregate of the groups of at least k = 5 patients, nothing else.
+    assert re.search(r"Mitte\W+24\W+\d+\.\d\W+\d+\.\d", result.stdout), result.stdout
+    assert re.search(r"Pankow\W+18\W+\d+\.\d\W+\d+\.\d", result.stdout), result.stdout
+    assert not re.search(r"Spandau\W+3\W", result.stdout)
+    assert "a row-level query (SELECT *) → refused: the provider refused" in result.stdout
+    # The bundled model answered, and its usage was counted.
+    assert re.search(
+        r"smollm2-135m: .*\n  → '.+'\n  \d+ prompt \+ [1-9]\d* completion", result.stdout
+    )
+    # Messaging: a room of the node's Matrix homeserver, restricted by default as in Tchap.
+    assert "created 'Cellule de crise' (access rule restricted)" in result.stdout
+    assert (
+        "long-polling sync received: 'Bonjour Paul, point de situation à 15 h ?'" in result.stdout
+    )
     for node in ("eu-trust-anchor", "fr-mininterieur", "de-berlin"):
         assert re.search(rf"{node}\W+\d+\W+[1-9]\d*\W+intact", result.stdout), result.stdout

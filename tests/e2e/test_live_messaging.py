@@ -1,5 +1,6 @@
 """A live node (``rhenus run``, plain http on loopback) driven by the real Matrix client
-matrix-nio: registration with a token made by the CLI, login, a private room, invitations,
+matrix-nio: registration with a token made by the CLI, and by e-mail (the node mails the link
+through an SMTP server on loopback), login, a private room, invitations,
 messages received through long-polling syncs, history paged back, and an outsider who sees
 nothing of the room; then the same with end-to-end encryption (matrix-nio's olm/megolm on
 vodozemac): keys exchanged through nio's own upload/query/claim flow, messages and a file that
@@ -17,6 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 from nio import (
     AsyncClient,
@@ -38,17 +40,20 @@ from nio import (
     UploadResponse,
 )
 from nio.crypto.attachments import decrypt_attachment
+from nio.responses import RegisterInteractiveResponse
 from typer.testing import CliRunner
 
 from rhenus.cli import app
 from rhenus.demo.nodes import Fleet, LiveNode
+from tests.support.smtp import Mailbox, links
 
 PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture
-def live(db_url: str) -> Iterator[tuple[LiveNode, str]]:
-    """A running node on the parametrized engine and a registration token for three people."""
+def live(db_url: str, mailbox: Mailbox) -> Iterator[tuple[LiveNode, str]]:
+    """A running node on the parametrized engine, mailing through ``mailbox`` and letting
+    interieur.gouv.fr register by e-mail, and a registration token for three people."""
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         fleet = stack.enter_context(Fleet())
@@ -56,7 +61,14 @@ def live(db_url: str) -> Iterator[tuple[LiveNode, str]]:
             "fr-mininterieur",
             "Ministère",
             root / "paris",
-            extra_env={"RHENUS_DATABASE_URL": db_url},
+            extra_env={
+                "RHENUS_DATABASE_URL": db_url,
+                "RHENUS_SMTP_HOST": "127.0.0.1",
+                "RHENUS_SMTP_PORT": str(mailbox.port),
+                "RHENUS_SMTP_SECURITY": "none",
+                "RHENUS_SMTP_FROM": "matrix@interieur.gouv.fr",
+                "RHENUS_MATRIX_ALLOWED_EMAIL_DOMAINS": '["interieur.gouv.fr"]',
+            },
         )
         result = CliRunner().invoke(
             app, ["messaging", "tokens", "create", "--uses", "3"], env=node.env
@@ -67,15 +79,52 @@ def live(db_url: str) -> Iterator[tuple[LiveNode, str]]:
         yield node, match.group(1)
 
 
+async def register_by_email(
+    node: LiveNode, mailbox: Mailbox, client: AsyncClient, name: str, address: str
+) -> RegisterResponse:
+    """The e-mail flow: requestToken (nio has no call for it), the mailed link, then nio's
+    User-Interactive Auth with the raw ``m.login.email.identity`` stage and the dummy one."""
+    creds = {"client_secret": f"{name}-secret-1"}
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        asked = await http.post(
+            "/_matrix/client/v3/register/email/requestToken",
+            json={**creds, "email": address, "send_attempt": 1},
+        )
+        assert asked.status_code == 200, asked.text
+        creds["sid"] = asked.json()["sid"]
+        (link,) = links(await mailbox.last_to(address))
+        assert (await http.get(link)).status_code == 200
+    # An auth dict without a stage, as nio's register_with_token starts (an empty one would be
+    # sent as m.login.dummy).
+    opening = {"initial_device_display_name": "matrix-nio"}
+    started = await client.register_interactive(name, PASSWORD, auth_dict=opening)
+    assert isinstance(started, RegisterInteractiveResponse), started
+    assert started.stages == ["m.login.email.identity", "m.login.dummy"]  # nio keeps the last flow
+    stage = {"type": "m.login.email.identity", "threepid_creds": creds, "session": started.session}
+    proven = await client.register_interactive(name, PASSWORD, auth_dict=stage)
+    assert isinstance(proven, RegisterInteractiveResponse), proven
+    assert proven.completed == ["m.login.email.identity"]
+    registered = await client.register(name, PASSWORD, session_token=started.session)
+    assert isinstance(registered, RegisterResponse), registered
+    return registered
+
+
 @pytest.fixture
-async def clients(live: tuple[LiveNode, str]) -> AsyncIterator[dict[str, AsyncClient]]:
-    """alice, bob and eve: registered with the token, then logged in on a second device."""
+async def clients(
+    live: tuple[LiveNode, str], mailbox: Mailbox
+) -> AsyncIterator[dict[str, AsyncClient]]:
+    """alice (by e-mail), bob and eve (with the token), then logged in on a second device."""
     node, token = live
     opened: dict[str, AsyncClient] = {}
     try:
         for name in ("alice", "bob", "eve"):
             registering = AsyncClient(node.url, name)
-            registered = await registering.register_with_token(name, PASSWORD, token)
+            if name == "alice":
+                registered = await register_by_email(
+                    node, mailbox, registering, name, "alice@interieur.gouv.fr"
+                )
+            else:
+                registered = await registering.register_with_token(name, PASSWORD, token)
             assert isinstance(registered, RegisterResponse), registered
             await registering.close()
             client = AsyncClient(node.url, name)

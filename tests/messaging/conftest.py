@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from rhenus.app import create_app
 from rhenus.config import Settings
 from rhenus.core.node import Node
 from rhenus.messaging.events import Notifier
+from tests.support.smtp import Mailbox, links, path_of
 
 PASSWORD = "a-long-matrix-password"
 _txn = itertools.count()
@@ -116,3 +118,55 @@ def new_user(client: httpx.AsyncClient, registration_token: str) -> Register:
         return await register(client, username, registration_token)
 
     return make
+
+
+# ---- e-mail (Tchap rules): a real SMTP server on loopback ---------------------------------
+
+ALLOWED_DOMAINS = ["interieur.gouv.fr", "*.gouv.fr"]
+
+
+def mail_settings(tmp_path: Path, db_url: str, mailbox: Mailbox, **more: Any) -> Settings:
+    """Settings of a node that mails through ``mailbox`` and lets the organisation's domains
+    register (as the suite's ``settings`` fixture otherwise)."""
+    return Settings(
+        home=tmp_path / "home",
+        database_url=db_url,
+        node_name="test-node",
+        audit_checkpoint_every=5,
+        smtp_host="127.0.0.1",
+        smtp_port=mailbox.port,
+        smtp_security="none",
+        smtp_from="matrix@interieur.gouv.fr",
+        matrix_allowed_email_domains=ALLOWED_DOMAINS,
+        **more,
+    )
+
+
+async def register_by_email(
+    client: httpx.AsyncClient, mailbox: Mailbox, username: str, address: str
+) -> Mx:
+    """The e-mail flow as a client does it: requestToken, the mailed link, then the stages."""
+    secret = f"secret-{username}"
+    asked = await client.post(
+        "/_matrix/client/v3/register/email/requestToken",
+        json={"client_secret": secret, "email": address, "send_attempt": 1},
+    )
+    assert asked.status_code == 200, asked.text
+    sid = asked.json()["sid"]
+    (link,) = links(await mailbox.last_to(address))
+    followed = await client.get(path_of(link))
+    assert followed.status_code == 200, followed.text
+    body = {"username": username, "password": PASSWORD}
+    first = await client.post("/_matrix/client/v3/register", json=body)
+    assert first.status_code == 401, first.text
+    session = first.json()["session"]
+    creds = {"sid": sid, "client_secret": secret}
+    auth = {"type": "m.login.email.identity", "threepid_creds": creds, "session": session}
+    second = await client.post("/_matrix/client/v3/register", json={**body, "auth": auth})
+    assert second.status_code == 401, second.text
+    assert second.json()["completed"] == ["m.login.email.identity"]
+    dummy = {"type": "m.login.dummy", "session": session}
+    done = await client.post("/_matrix/client/v3/register", json={**body, "auth": dummy})
+    assert done.status_code == 200, done.text
+    answer = done.json()
+    return Mx(client, answer["user_id"], answer["access_token"], answer["device_id"])

@@ -154,16 +154,14 @@ async def test_invites_leaves_and_kicks_appear_in_their_sections_and_outsiders_s
 ) -> None:
     alice, bob, carol, eve = [await new_user(n) for n in ("alice", "bob", "carol", "eve")]
     tokens = {p.user_id: (await p.sync())["next_batch"] for p in (bob, carol, eve)}
-    room_id = await alice.create_room(
-        name="Secret", invite=[bob.user_id, carol.user_id], is_direct=True
-    )
+    room_id = await alice.create_room(name="Secret", invite=[bob.user_id, carol.user_id])
     await alice.send(room_id, "before anyone joins")
     invited = await bob.sync(since=tokens[bob.user_id])
     shown = invited["rooms"]["invite"][room_id]["invite_state"]["events"]
     assert {e["type"] for e in shown} >= {"m.room.create", "m.room.name", "m.room.member"}
     assert all(e["type"] != "m.room.message" for e in shown)
     mine = next(e for e in shown if e["type"] == "m.room.member")
-    assert mine["content"]["is_direct"] is True
+    assert mine["content"]["membership"] == "invite"
     await carol.ok("POST", f"/rooms/{room_id}/leave", json={})  # rejects the invite
     rejected = await carol.sync(since=tokens[carol.user_id])
     assert [e["content"]["membership"] for e in timeline(rejected, room_id, "leave")] == ["leave"]

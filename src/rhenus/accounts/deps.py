@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from rhenus.accounts import service
+from rhenus.accounts.schemas import EXTERNAL
 from rhenus.accounts.service import Principal
 from rhenus.core.db import utcnow
 from rhenus.core.errors import Forbidden, Unauthorized
@@ -36,6 +37,8 @@ async def current_principal(request: Request, node: NodeDep) -> Principal:
         principal = await service.resolve(session, credential=credential)
     if principal is None:
         raise Unauthorized("the token or API key is unknown, expired or revoked")
+    if principal.role == EXTERNAL:
+        raise Forbidden("external users have a Matrix account only, not access to the node's API")
     used = principal.api_key_used_at
     if principal.api_key_prefix and (used is None or utcnow() - used > _USE_RESOLUTION):
         async with node.db.transaction() as session:

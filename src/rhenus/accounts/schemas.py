@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 USERNAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 EMAIL = r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 Role = Literal["admin", "agent"]
+# External users are people outside the organisation invited to Matrix rooms (Tchap's rules,
+# ``messaging.external``): they have a Matrix account only, never the node's API.
+AnyRole = Literal["admin", "agent", "external"]
+EXTERNAL = "external"
 
 
 class LoginRequest(BaseModel):
@@ -48,7 +52,7 @@ class UserOut(BaseModel):
     username: str
     email: str | None
     display_name: str
-    role: Role
+    role: AnyRole
     disabled: bool
     must_change_password: bool
     created_at: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -69,31 +70,49 @@ def init() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes (default RHENUS_WORKERS, else 1); several need "
+            "RHENUS_REDIS_URL, and PostgreSQL is advised.",
+        ),
+    ] = None,
+) -> None:
     """Initialise if needed, then serve the node over HTTP."""
     import uvicorn
 
     from rhenus.app import create_app
     from rhenus.core.logs import configure_logging
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(workers=workers) if workers else settings_or_exit()
+    # Once, here, before any worker starts: keys, migrations, first administrator.
     with console.status("Preparing the node (keys, schema)…"):
         result = initialise(settings)
     _print_init(result.admin_password, result.admin_username, console)
     configure_logging(settings.log_level, settings.log_format)
-    console.print(f"Rhenus serving on [bold]{settings.public_url}[/] (Ctrl-C stops it)")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        ssl_certfile=settings.tls_cert_file,
-        ssl_keyfile=settings.tls_key_file,
-        proxy_headers=False,
+    shown = f" with {settings.workers} workers" if settings.workers > 1 else ""
+    console.print(f"Rhenus serving on [bold]{settings.public_url}[/]{shown} (Ctrl-C stops it)")
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "ssl_certfile": settings.tls_cert_file,
+        "ssl_keyfile": settings.tls_key_file,
+        "proxy_headers": False,
         # Peers keep idle keep-alive connections open; do not wait on them for long at shutdown.
-        timeout_graceful_shutdown=5,
-        server_header=False,
-    )
+        "timeout_graceful_shutdown": 5,
+        "server_header": False,
+    }
+    if settings.workers > 1:
+        # Each worker is a fresh process (spawned) that builds its app from the same settings.
+        uvicorn.run(
+            "rhenus.app:app_from_environment", factory=True, workers=settings.workers, **options
+        )
+    else:
+        uvicorn.run(create_app(settings), **options)
 
 
 @app.command()

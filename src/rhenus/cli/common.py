@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,10 +18,10 @@ err_console = Console(stderr=True)
 T = TypeVar("T")
 
 
-def settings_or_exit() -> Settings:
-    """The settings, or exit 2 with a message naming each invalid setting."""
+def settings_or_exit(**overrides: Any) -> Settings:
+    """The settings (``overrides`` win), or exit 2 with a message naming each invalid setting."""
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except ConfigError as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc

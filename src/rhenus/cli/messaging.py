@@ -1,24 +1,28 @@
-"""``rhenus messaging``: Matrix administration from the server's shell (registration tokens)."""
+"""``rhenus messaging``: Matrix administration from the server's shell (registration tokens,
+account expiry)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from rhenus.cli.common import console, with_node
+from rhenus.accounts import service as accounts
+from rhenus.cli.common import console, err_console, with_node
 from rhenus.core.db import utcnow
 from rhenus.core.node import Node
-from rhenus.messaging import auth
+from rhenus.messaging import auth, validity
 from rhenus.messaging.models import RegistrationToken
 
 app = typer.Typer(help="Matrix messaging administration.", no_args_is_help=True)
 tokens_app = typer.Typer(
     help="Registration tokens (m.login.registration_token).", no_args_is_help=True
 )
+accounts_app = typer.Typer(help="Matrix accounts: expiry and renewal.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(accounts_app, name="accounts")
 
 
 @tokens_app.command("create")
@@ -71,3 +75,40 @@ def list_() -> None:
             row.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
+
+
+@accounts_app.command("renew")
+def renew(
+    username: Annotated[str, typer.Argument(help="The account (its Matrix localpart).")],
+    until: Annotated[
+        datetime | None,
+        typer.Option(help="New expiry (UTC), e.g. 2027-06-30; omit for now + the period."),
+    ] = None,
+) -> None:
+    """Renew a Matrix account (RHENUS_MATRIX_ACCOUNT_VALIDITY_DAYS) or set its expiry."""
+
+    async def work(node: Node) -> datetime:
+        async with node.db.transaction() as session:
+            account = await accounts.get_user(session, username=username)
+            expires = await validity.renew(
+                session,
+                settings=node.settings,
+                account_id=account.id,
+                until=until.replace(tzinfo=until.tzinfo or UTC) if until else None,
+            )
+            await node.audit.record(
+                session,
+                actor="cli",
+                action="messaging.account.renewed",
+                object_type="user",
+                object_id=username,
+                details={"expires_at": expires.isoformat()},
+            )
+            return expires
+
+    try:
+        expires = with_node(work)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"{username} is valid until [bold]{expires:%Y-%m-%d %H:%M}[/] UTC")

@@ -5,7 +5,6 @@ The middlewares are plain ASGI so that streaming uploads and SSE pass through un
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -21,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rhenus.core.errors import PROBLEM_JSON
+from rhenus.core.errors import render_error
 from rhenus.core.logs import request_id
 
 log = logging.getLogger("rhenus.http")
@@ -123,14 +122,8 @@ class BodyLimitMiddleware:
 async def _reject(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
     title = "Request body too large" if status == 413 else "Bad request"
     slug = "body-too-large" if status == 413 else "bad-request"
-    body = {
-        "type": f"https://rhenus.eu/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": scope["path"],
-    }
-    response = Response(json.dumps(body), status_code=status, media_type=PROBLEM_JSON)
+    # In the error shape of the protocol the path belongs to (RFC 9457 by default).
+    response = render_error(Request(scope), status, slug, title, detail)
     await response(scope, receive, send)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, func, or_, select, update
+from sqlalchemy import JSON, Integer, Select, String, Text, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -112,18 +112,27 @@ class JobRunner:
     def wake(self) -> None:
         self._wake.set()
 
+    def claimable(self, now: datetime, limit: int) -> Select[Job]:
+        """The due, unleased jobs of our kinds, locked for the claiming transaction.
+
+        On PostgreSQL the rows are locked (``FOR UPDATE SKIP LOCKED``): two workers claiming at
+        once get different jobs — without it both would read the same unleased rows and both
+        lease them. SQLite needs no lock (a write transaction holds the database's write lock
+        from its start, ``core.db``) and ignores the clause.
+        """
+        return (
+            select(Job)
+            .where(Job.due_at <= now, Job.kind.in_(list(self.handlers)))
+            .where(or_(Job.lease_until.is_(None), Job.lease_until < now))
+            .order_by(Job.due_at, Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+
     async def _claim(self, limit: int) -> list[Job]:
         now = utcnow()
         async with self.db.transaction() as session:
-            due = (
-                await session.scalars(
-                    select(Job)
-                    .where(Job.due_at <= now, Job.kind.in_(list(self.handlers)))
-                    .where(or_(Job.lease_until.is_(None), Job.lease_until < now))
-                    .order_by(Job.due_at, Job.id)
-                    .limit(limit)
-                )
-            ).all()
+            due = (await session.scalars(self.claimable(now, limit))).all()
             for job in due:
                 job.lease_until = now + LEASE
                 job.attempts += 1

@@ -8,8 +8,11 @@ other with requests signed by their did:web keys; Berlin publishes datasets, Par
 catalogs of the anchor's participants and a French agent's search for "hôpitaux" finds Berlin's
 "Krankenhäuser"; Paris negotiates a contract for Berlin's residents dataset under its usage
 policy and pulls the data under the agreement, and both audit logs hold the receipt Berlin
-signed and Paris countersigned; every node proves its audit log intact. Every
-process the demo starts is stopped at the end.
+signed and Paris countersigned; Berlin offers patient records for computation only and Paris
+runs an aggregate that Berlin computes where the data lies (groups under k withheld, a
+row-level query refused); an agent asks the open-weight model inside Paris's node; two agents
+chat on Paris's Matrix homeserver; every node proves its audit log intact. Every process the
+demo starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rich.table import Table
 
 from rhenus.core.keys import Keyring
 from rhenus.core.tls import client_ssl_context
+from rhenus.demo import chapters
 from rhenus.demo.nodes import Fleet, LiveNode, dev_tls, free_port
 from rhenus.trust.client import ping
 from rhenus.trust.did import did_for_url
@@ -131,10 +135,8 @@ def _until(http: httpx.Client, url: str, node: LiveNode, done: set[str]) -> Any:
     raise RuntimeError(f"{url} stayed {seen[-1]}")
 
 
-def _negotiate_and_pull(
-    http: httpx.Client, paris: LiveNode, berlin: LiveNode, dataset: str
-) -> None:
-    _step("Paris negotiates a contract for Berlin's residents dataset (DSP 2025-1)")
+def _negotiate(http: httpx.Client, paris: LiveNode, berlin: LiveNode, dataset: str) -> str:
+    """Paris negotiates for one of Berlin's datasets until both nodes hold the agreement."""
     started = _check(
         http.post(
             f"{paris.url}/api/v1/contracts/negotiations",
@@ -156,13 +158,21 @@ def _negotiate_and_pull(
     if mine["state"] != "FINALIZED":
         raise RuntimeError(f"the negotiation ended {mine['state']}: {mine['reason']}")
     console.print(f"  agreement {mine['agreement_id']} held by both nodes")
+    return str(mine["agreement_id"])
+
+
+def _negotiate_and_pull(
+    http: httpx.Client, paris: LiveNode, berlin: LiveNode, dataset: str
+) -> None:
+    _step("Paris negotiates a contract for Berlin's residents dataset (DSP 2025-1)")
+    agreement = _negotiate(http, paris, berlin, dataset)
 
     _step("Paris pulls the data under the agreement; it is decrypted at Berlin on the way out")
     tp = _check(
         http.post(
             f"{paris.url}/api/v1/transfers",
             headers=paris.headers(),
-            json={"agreement_id": mine["agreement_id"]},
+            json={"agreement_id": agreement},
         )
     )
     _until(http, f"{paris.url}/api/v1/transfers/{tp['id']}", paris, {"STARTED", "TERMINATED"})
@@ -324,6 +334,14 @@ def run_demo() -> None:
 
         _negotiate_and_pull(http, paris, berlin, dataset["id"])
 
+        def negotiate(dataset_id: str) -> str:
+            _step("Paris negotiates the right to compute on it (DSP 2025-1, action compute)")
+            return _negotiate(http, paris, berlin, dataset_id)
+
+        chapters.data_pool(console, _step, _check, http, paris, berlin, negotiate)
+        chapters.assistant(console, _step, _check, http, paris)
+        chapters.messaging(console, _step, _check, http, paris)
+
         _step("Each node proves its audit log is intact (hash chain + signed checkpoints)")
         table = Table("node", "entries", "checkpoints", "verdict")
         for node in (anchor, *nodes.values()):
@@ -336,5 +354,5 @@ def run_demo() -> None:
         console.print(table)
     console.print(
         "\n[bold green]Demo complete.[/] Every node was stopped. "
-        "Next chapter: data pools (compute-to-data)."
+        "Next chapter: the assistant answers from documents, with sources."
     )

@@ -19,7 +19,7 @@ from rhenus.accounts.deps import AdminUser
 from rhenus.accounts.schemas import USERNAME
 from rhenus.core.http import api_router
 from rhenus.core.node import NodeDep
-from rhenus.messaging import auth, filters, rooms
+from rhenus.messaging import access, auth, filters, rooms, threepids, validity
 from rhenus.messaging.deps import MatrixUser, NotifierDep
 from rhenus.messaging.errors import MatrixError, forbidden
 from rhenus.messaging.events import writing
@@ -104,6 +104,8 @@ async def login(
             max_attempts=settings.login_max_attempts,
             window=timedelta(seconds=settings.login_window_seconds),
         )
+        if result is not None:  # accounts made before expiry was on get their date now
+            await validity.start(session, settings=settings, account_id=result[1].user_id)
     if result is None:  # raised after the commit, so that the failure counts
         raise forbidden("invalid username or password")
     token, device = result
@@ -141,7 +143,7 @@ async def registration_token_validity(token: str, node: NodeDep) -> dict[str, An
 
 @router.post("/v3/register", response_model=None)
 async def register(
-    body: RegisterRequest, node: NodeDep, kind: str = "user"
+    body: RegisterRequest, node: NodeDep, notifier: NotifierDep, kind: str = "user"
 ) -> dict[str, Any] | JSONResponse:
     """POST /_matrix/client/v3/register — User-Interactive Auth (``auth.registration_flows``).
 
@@ -151,16 +153,19 @@ async def register(
         raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "guest accounts are not offered")
     localpart = _localpart(body.username)
     server_name = node.settings.matrix_server_name
-    async with node.db.transaction() as session:
+    email = threepids.email_registration_enabled(node.settings)
+    async with writing(node.db, notifier) as session:  # invites from e-mail invitations
         await auth.check_new_account(session, localpart=localpart, password=body.password)
-        auth_session, challenge = await auth.advance_registration(session, auth=body.auth)
+        auth_session, challenge = await auth.advance_registration(
+            session, auth=body.auth, email=email
+        )
         if challenge is None:
             if body.password is None:
                 raise MatrixError(400, "M_MISSING_PARAM", "a password is needed")
             registered = await auth.register(
                 session,
                 audit=node.audit,
-                server_name=server_name,
+                settings=node.settings,
                 auth_session=auth_session,
                 localpart=localpart,
                 password=body.password,
@@ -205,10 +210,17 @@ def _profile_body(displayname: str | None, avatar_url: str | None) -> dict[str, 
 
 @router.get("/v3/profile/{user_id}")
 async def profile(user_id: str, node: NodeDep, _: MatrixUser) -> dict[str, Any]:
-    """GET /_matrix/client/v3/profile/{userId}."""
+    """GET /_matrix/client/v3/profile/{userId} — with ``"eu.rhenus.external": true`` for an
+    external user (``messaging.external``)."""
     async with node.db.session() as session:
         found = await rooms.get_profile(session, uid=user_id)
-    return _profile_body(found.displayname, found.avatar_url)
+        external = await access.is_external(
+            session, uid=user_id, server_name=node.settings.matrix_server_name
+        )
+    body = _profile_body(found.displayname, found.avatar_url)
+    if external:
+        body[access.EXTERNAL_PROFILE_FIELD] = True
+    return body
 
 
 @router.get("/v3/profile/{user_id}/displayname")

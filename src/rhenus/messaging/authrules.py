@@ -5,6 +5,9 @@ What a single server needs and this slice builds: the create event, membership (
 leave/kick, ban/unban; no knocking, no restricted-join authorisers, no third-party invites),
 the sender's membership, power levels for events and state, and the rules for changing
 ``m.room.power_levels`` (rule 10). Events that break a rule are refused, never stored.
+
+On top of them, Tchap's room access rules (``im.vector.room.access_rules``, see
+:func:`_check_access`): external users and rooms of two members.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ CREATE = "m.room.create"
 MEMBER = "m.room.member"
 POWER_LEVELS = "m.room.power_levels"
 JOIN_RULES = "m.room.join_rules"
+# Tchap's room access rules (the synapse-room-access-rules module's state event).
+ACCESS_RULES = "im.vector.room.access_rules"
+RESTRICTED, UNRESTRICTED, DIRECT = "restricted", "unrestricted", "direct"
+ACCESS_RULE_VALUES = (RESTRICTED, UNRESTRICTED, DIRECT)
 MEMBERSHIPS = ("join", "invite", "leave", "ban", "knock")
 _TOP_LEVELS = (
     "users_default",
@@ -58,6 +65,11 @@ class AuthState:
     join_rule: str | None = None
     members: dict[str, str] = field(default_factory=dict)  # user id → membership
     only_create: bool = False  # the create event is the room's only event so far
+    access_rule: str | None = None  # the im.vector.room.access_rules rule, if any
+    # Filled by ``access.complete`` only for the events that need them: which of the event's
+    # users are external, and (direct rooms) every user with a member event in the room.
+    externals: set[str] = field(default_factory=set)
+    member_keys: set[str] | None = None
 
     def membership(self, user: str) -> str | None:
         return self.members.get(user)
@@ -97,7 +109,9 @@ def check(event: Candidate, state: AuthState) -> None:
     if state.create is None:
         raise MatrixError(404, "M_NOT_FOUND", "no such room")
     if event.type == MEMBER:
-        _check_membership(event, state)
+        first_join = _check_membership(event, state)
+        if not first_join:
+            _check_access(event, state)
         return
     if state.membership(event.sender) != "join":
         raise forbidden(f"{event.sender} is not in the room")
@@ -108,9 +122,11 @@ def check(event: Candidate, state: AuthState) -> None:
         raise forbidden("a state key that is a user id must be the sender's")
     if event.type == POWER_LEVELS and event.state_key == "":
         _check_power_levels(event, state)
+    _check_access(event, state)
 
 
-def _check_membership(event: Candidate, state: AuthState) -> None:
+def _check_membership(event: Candidate, state: AuthState) -> bool:
+    """Refuse a membership change the rules do not allow; True for the creator's first join."""
     target, sender = event.state_key, event.sender
     membership = event.content.get("membership")
     if not target or not target.startswith("@") or membership not in MEMBERSHIPS:
@@ -120,17 +136,17 @@ def _check_membership(event: Candidate, state: AuthState) -> None:
         if sender != target:
             raise forbidden("only the user themself can join")
         if state.only_create and state.create is not None and state.create.sender == target:
-            return  # the creator's first join
+            return True  # the creator's first join
         if current == "ban":
             raise forbidden(f"{target} is banned from the room")
         rule = state.join_rule or "invite"
         if rule == "public" or current in ("invite", "join"):
-            return
+            return False
         raise forbidden("the room is invite-only")
     if membership == "leave" and sender == target:
         # Leaving, or rejecting an invite: only from invite, join (or knock).
         if current in ("invite", "join", "knock"):
-            return
+            return False
         raise forbidden(f"{target} is not in the room")
     if state.membership(sender) != "join":
         raise forbidden(f"{sender} is not in the room")
@@ -141,22 +157,66 @@ def _check_membership(event: Candidate, state: AuthState) -> None:
             )
         if state.level(sender) < state.required("invite"):
             raise forbidden("inviting needs a higher power level")
-        return
+        return False
     if membership == "leave":
         if current == "ban" and state.level(sender) < state.required("ban"):
             raise forbidden("unbanning needs a higher power level")
         if state.level(sender) >= state.required("kick") and state.level(target) < state.level(
             sender
         ):
-            return
+            return False
         raise forbidden("kicking needs a higher power level than the target's")
     if membership == "ban":
         if state.level(sender) >= state.required("ban") and state.level(target) < state.level(
             sender
         ):
-            return
+            return False
         raise forbidden("banning needs a higher power level than the target's")
     raise forbidden("knocking is not supported")
+
+
+def _check_access(event: Candidate, state: AuthState) -> None:
+    """Tchap's room access rules (the synapse-room-access-rules module), on an event the rules
+    of the room version already allow.
+
+    - ``restricted`` (the default, also when the room has no rule): no external user can be
+      invited or join.
+    - ``unrestricted``: external users may be invited; like everywhere, they join only with an
+      invite (never a public room by its id or alias).
+    - ``direct``: at most two users ever have a membership in the room: an event about a third
+      one (invite, join, ban…) is refused; the room cannot be made public.
+    - The rule can only change from ``restricted`` to ``unrestricted``; a room that had none may
+      get any (``direct`` only with two members at most).
+    """
+    rule = state.access_rule or RESTRICTED
+    if event.type == ACCESS_RULES and event.state_key == "":
+        new = event.content.get("rule")
+        if new not in ACCESS_RULE_VALUES:
+            raise forbidden(f"the access rule must be one of {', '.join(ACCESS_RULE_VALUES)}")
+        if new == DIRECT and state.member_keys is not None and len(state.member_keys) > 2:
+            raise forbidden("a room with more than two members cannot become direct")
+        previous = state.access_rule
+        if previous is None or previous == new or (previous, new) == (RESTRICTED, UNRESTRICTED):
+            return
+        raise forbidden(
+            f"the access rule can only change from restricted to unrestricted (it is {previous})"
+        )
+    if event.type == JOIN_RULES and event.content.get("join_rule") == "public" and rule == DIRECT:
+        raise forbidden("a direct room (access rule direct) cannot be public")
+    if event.type != MEMBER or not event.state_key:
+        return
+    target, membership = event.state_key, event.content.get("membership")
+    if membership in ("invite", "join") and target in state.externals:
+        if rule == RESTRICTED:
+            raise forbidden(
+                f"{target} is an external user: this room's access rule is restricted "
+                "(no external users); it must be unrestricted first"
+            )
+        if membership == "join" and state.membership(target) not in ("invite", "join"):
+            raise forbidden("external users can only join rooms they were invited to")
+    keys = state.member_keys
+    if rule == DIRECT and keys is not None and len(keys) >= 2 and target not in keys:
+        raise forbidden("this is a direct room (access rule direct): it has two members at most")
 
 
 def _int_map(value: Any, name: str) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""FastAPI dependencies of the Matrix routes: the requester (access token) and the notifier."""
+"""FastAPI dependencies of the Matrix routes: the requester (access token), the notifier and
+the typing notifications."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from rhenus.core.node import NodeDep
-from rhenus.messaging import auth
+from rhenus.messaging import auth, validity
 from rhenus.messaging.auth import Requester
 from rhenus.messaging.errors import MatrixError
 from rhenus.messaging.events import Notifier
+from rhenus.messaging.typing_notices import Typing
 
 
 def access_token(request: Request) -> str | None:
@@ -30,8 +32,16 @@ async def current_requester(request: Request, node: NodeDep) -> Requester:
         requester = await auth.resolve(
             session, token=token, server_name=node.settings.matrix_server_name
         )
+        expired = (
+            requester is not None
+            and validity.period(node.settings) is not None
+            and request.url.path not in validity.ALLOWED_WHEN_EXPIRED
+            and await validity.expired(session, account_id=requester.account_id)
+        )
     if requester is None:
         raise MatrixError(401, "M_UNKNOWN_TOKEN", "unknown access token", soft_logout=False)
+    if expired:  # Synapse's answer (account_validity)
+        raise MatrixError(403, validity.EXPIRED_ERRCODE, validity.EXPIRED_ERROR)
     return requester
 
 
@@ -40,5 +50,14 @@ def get_notifier(request: Request) -> Notifier:
     return notifier
 
 
+def get_typing(request: Request) -> Typing:
+    """The app's typing notifications (made on first use, waking through the app's notifier)."""
+    typing: Typing | None = getattr(request.app.state, "matrix_typing", None)
+    if typing is None:
+        typing = request.app.state.matrix_typing = Typing(get_notifier(request))
+    return typing
+
+
 MatrixUser = Annotated[Requester, Depends(current_requester)]
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+TypingDep = Annotated[Typing, Depends(get_typing)]

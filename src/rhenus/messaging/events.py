@@ -17,7 +17,7 @@ import json
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import Database
-from rhenus.messaging import authrules
+from rhenus.messaging import access, authrules
 from rhenus.messaging.authrules import AuthState, Candidate
 from rhenus.messaging.errors import MatrixError
 from rhenus.messaging.models import Event, RoomState
@@ -49,10 +49,20 @@ def now_ms() -> int:
 
 
 class Notifier:
-    """Wakes the long-polling syncs of users whose rooms got events (in this process)."""
+    """Wakes the long-polling syncs of users who may have something new.
+
+    Syncs of this process are woken at once. When the node runs several worker processes
+    (``RHENUS_REDIS_URL``, :mod:`rhenus.messaging.fanout`), every wake-up is also handed to the
+    ``relay``, which publishes it to the other workers; the wake-ups they publish arrive through
+    :meth:`wake_local`. Whatever wakes users (room events, to-device messages, device lists,
+    typing, receipts, account data) calls :meth:`wake`, so it reaches every worker.
+    """
 
     def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
+        # Called with each wake-up's users after the local syncs are woken; must not block or
+        # raise (``fanout`` queues the wake-up for a background publisher).
+        self.relay: Callable[[frozenset[str]], None] | None = None
 
     @contextmanager
     def listen(self, user: str) -> Iterator[asyncio.Event]:
@@ -67,13 +77,32 @@ class Notifier:
                 del self._waiting[user]
 
     def waiting(self, user: str) -> int:
-        """How many syncs of ``user`` are waiting now."""
+        """How many syncs of ``user`` are waiting in this process now."""
         return len(self._waiting.get(user, ()))
 
+    def parked(self) -> int:
+        """How many syncs are waiting in this process now (all users)."""
+        return sum(len(waits) for waits in self._waiting.values())
+
     def wake(self, users: Iterable[str]) -> None:
-        """Set the events of every waiting sync of these users."""
+        """Set the events of every waiting sync of these users, in every worker."""
+        audience = frozenset(users)
+        if not audience:
+            return
+        self.wake_local(audience)
+        if self.relay is not None:
+            self.relay(audience)
+
+    def wake_local(self, users: Iterable[str]) -> None:
+        """Set the events of the waiting syncs of these users in this process only."""
         for user in users:
             for woken in self._waiting.get(user, ()):
+                woken.set()
+
+    def wake_all_local(self) -> None:
+        """Wake every sync waiting in this process (after wake-ups may have been lost)."""
+        for waits in self._waiting.values():
+            for woken in waits:
                 woken.set()
 
 
@@ -124,6 +153,7 @@ async def stream_position(session: AsyncSession) -> int:
 async def auth_state(session: AsyncSession, *, room_id: str, users: Iterable[str]) -> AuthState:
     """What the auth rules need of the room's current state, for these users."""
     keys = [(authrules.CREATE, ""), (authrules.POWER_LEVELS, ""), (authrules.JOIN_RULES, "")]
+    keys.append((authrules.ACCESS_RULES, ""))
     keys += [(authrules.MEMBER, user) for user in set(users)]
     wanted = [(RoomState.type == t) & (RoomState.state_key == k) for t, k in keys]
     rows = await session.execute(
@@ -139,6 +169,8 @@ async def auth_state(session: AsyncSession, *, room_id: str, users: Iterable[str
             state.power_levels = event.content
         elif event.type == authrules.JOIN_RULES:
             state.join_rule = str(event.content.get("join_rule", "invite"))
+        elif event.type == authrules.ACCESS_RULES:
+            state.access_rule = str(event.content.get("rule", ""))
         elif event.type == authrules.MEMBER and event.state_key is not None:
             state.members[event.state_key] = str(event.content.get("membership"))
     if state.create is not None and not state.members and state.power_levels is None:
@@ -178,7 +210,9 @@ async def append(
     await lock_stream(session)
     candidate = Candidate(type, sender, content, state_key)
     users = [sender] + ([state_key] if type == authrules.MEMBER and state_key else [])
-    authrules.check(candidate, await auth_state(session, room_id=room_id, users=users))
+    state = await auth_state(session, room_id=room_id, users=users)
+    await access.complete(session, state, candidate, room_id=room_id)  # Tchap's access rules
+    authrules.check(candidate, state)
     event = Event(
         event_id=new_event_id(),
         room_id=room_id,
@@ -239,6 +273,18 @@ def client_event(
         out["state_key"] = event.state_key
     if device is not None and event.txn_id and (event.sender, event.txn_device) == device:
         out["unsigned"]["transaction_id"] = event.txn_id
+    if event.type == "m.room.redaction" and "redacts" in event.content:
+        # Room v11 moved ``redacts`` into the content; mirrored at the top for older clients
+        # (as Synapse does: matrix-nio still reads it there).
+        out["redacts"] = event.content["redacts"]
+    if event.redacted_because is not None:
+        because = dict(event.redacted_because)
+        if not with_room_id:
+            because.pop("room_id", None)
+        if "redacts" in because.get("content", {}):
+            because["redacts"] = because["content"]["redacts"]
+        because["unsigned"] = {"age": max(0, now_ms() - int(because["origin_server_ts"]))}
+        out["unsigned"]["redacted_because"] = because
     return out
 
 

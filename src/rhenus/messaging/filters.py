@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.messaging.errors import MatrixError, bad_json, not_found
 from rhenus.messaging.models import Event, Filter
-from rhenus.messaging.schemas import RoomEventFilter, RoomFilter, SyncFilter
+from rhenus.messaging.schemas import EventFilter, RoomEventFilter, RoomFilter, SyncFilter
 
 
 async def save_filter(session: AsyncSession, *, user: str, definition: dict[str, Any]) -> str:
@@ -82,3 +82,26 @@ def room_wanted(flt: RoomFilter, room_id: str) -> bool:
         if (rooms_in is not None and room_id not in rooms_in) or room_id in rooms_out:
             return False
     return True
+
+
+def _type_matches(pattern: str, event_type: str) -> bool:
+    if pattern.endswith("*"):
+        return event_type.startswith(pattern[:-1])
+    return event_type == pattern
+
+
+def apply(flt: EventFilter | RoomEventFilter, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ephemeral or account data events (``{"type", "content"}``) kept by a filter's ``types``,
+    ``not_types`` and ``limit`` (the in-memory counterpart of :func:`event_types`)."""
+    kept = [
+        e
+        for e in found
+        if (flt.types is None or any(_type_matches(t, e["type"]) for t in flt.types))
+        and not any(_type_matches(t, e["type"]) for t in flt.not_types)
+    ]
+    return kept if flt.limit is None else kept[: flt.limit]
+
+
+def section_wants_room(flt: RoomEventFilter, room_id: str) -> bool:
+    """The ``rooms`` / ``not_rooms`` of one section of a room filter (``ephemeral``, …)."""
+    return (flt.rooms is None or room_id in flt.rooms) and room_id not in flt.not_rooms

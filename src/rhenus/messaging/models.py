@@ -82,6 +82,8 @@ class AuthSession(Base):
     kind: Mapped[str] = mapped_column(String(32))
     completed: Mapped[list[str]] = mapped_column(JSON, default=list)
     registration_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # The validated e-mail session of an ``m.login.email.identity`` stage (``threepids``).
+    threepid_sid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -144,6 +146,9 @@ class Event(Base):
     origin_server_ts: Mapped[int] = mapped_column(BigInteger)
     txn_device: Mapped[str | None] = mapped_column(String(64))
     txn_id: Mapped[str | None] = mapped_column(String(255))
+    # Set when the event is redacted (its content then already stripped, ``redaction``): the
+    # redaction event, served as ``unsigned.redacted_because``.
+    redacted_because: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class RoomState(Base):
@@ -265,3 +270,128 @@ class Media(Base):
     filename: Mapped[str | None] = mapped_column(String(255))
     uploader: Mapped[str] = mapped_column(String(255), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---- account data and receipts (spec: "Client Config", "Receipts", "Fully read markers") ----
+
+
+class AccountData(Base):
+    """A user's account data of one type, global (``room_id`` empty) or for one room.
+
+    ``position`` is in the account stream (shared with receipts): allocated under the stream
+    lock (``events.lock_stream``) as the newest position plus one, so a sync token's account
+    part is an exact cut. A change moves the row to a new position.
+    """
+
+    __tablename__ = "matrix_account_data"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(255), primary_key=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(StreamPosition, unique=True)
+
+
+class Receipt(Base):
+    """A user's latest receipt of one type (``m.read``, ``m.read.private``) in a room and
+    thread (``thread_id`` empty: unthreaded), at a position of the account stream."""
+
+    __tablename__ = "matrix_receipts"
+    __table_args__ = (Index("ix_matrix_receipts_room_position", "room_id", "position"),)
+
+    room_id: Mapped[str] = mapped_column(
+        ForeignKey("matrix_rooms.room_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    receipt_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(StreamPosition, unique=True)
+
+
+# ---- Tchap rules (e-mail registration, external users, account validity) ------------------
+
+
+class ThreepidSession(Base):
+    """An e-mail address being proven (``register/email/requestToken``, spec: "Adding
+    Account Administrative Contact Information").
+
+    ``sid`` names the session of one ``client_secret`` and address; each send attempt mails a
+    new link whose token is kept as its sha-256 only, until used (once) or expired. The client
+    secret is kept as its sha-256 too. ``requested_from`` (client address) and ``sends`` feed
+    the rate limits.
+    """
+
+    __tablename__ = "matrix_threepid_sessions"
+    __table_args__ = (
+        UniqueConstraint(
+            "client_secret_hash", "address", name="uq_matrix_threepid_sessions_secret"
+        ),
+    )
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_secret_hash: Mapped[str] = mapped_column(String(64))
+    medium: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(255), index=True)
+    send_attempt: Mapped[int] = mapped_column(Integer)
+    sends: Mapped[int] = mapped_column(Integer, default=1)
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    token_expires_at: Mapped[datetime]
+    requested_from: Mapped[str] = mapped_column(String(64), index=True)
+    validated_at: Mapped[datetime | None]
+    consumed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Threepid(Base):
+    """A third-party identifier (an e-mail address) bound to a Matrix account."""
+
+    __tablename__ = "matrix_threepids"
+    __table_args__ = (UniqueConstraint("medium", "address", name="uq_matrix_threepids_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    medium: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(255))
+    validated_at: Mapped[datetime]
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EmailInvitation(Base):
+    """A room invitation sent by e-mail to someone without an account (``POST
+    /rooms/{roomId}/invite`` with ``medium``/``address``).
+
+    The mail holds a registration token (kept as its sha-256 only) that registers the invitee,
+    an external user unless the address is in the organisation's domains, and turns every
+    pending invitation to that address into an invite to its room.
+    """
+
+    __tablename__ = "matrix_email_invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    room_id: Mapped[str] = mapped_column(
+        ForeignKey("matrix_rooms.room_id", ondelete="CASCADE"), index=True
+    )
+    inviter: Mapped[str] = mapped_column(String(255), index=True)
+    address: Mapped[str] = mapped_column(String(255), index=True)
+    external: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_by: Mapped[str | None] = mapped_column(String(255))
+    accepted_at: Mapped[datetime | None]
+
+
+class AccountValidity(Base):
+    """When a Matrix account expires (Synapse's ``account_validity``), and its renewal link's
+    token (sha-256 only, single use)."""
+
+    __tablename__ = "matrix_account_validity"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    renewal_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    renewal_sent_at: Mapped[datetime | None]

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.accounts import service as accounts
 from rhenus.core.errors import NotFound
-from rhenus.messaging import authrules, events
+from rhenus.messaging import access, authrules, events
 from rhenus.messaging.auth import Requester
-from rhenus.messaging.errors import MatrixError, forbidden, not_found
+from rhenus.messaging.errors import MatrixError, forbidden, invalid_param, not_found
 from rhenus.messaging.models import Event, Profile, Room, RoomAlias, RoomState
 from rhenus.messaging.schemas import ROOM_VERSION, CreateRoomRequest, localpart_of
 
@@ -97,6 +97,15 @@ async def create_room(
     invitees = [await _local_user(session, server_name=server_name, uid=u) for u in request.invite]
     preset = request.preset or ("public_chat" if request.visibility == "public" else "private_chat")
     rules = _PRESETS[preset]
+    access_rule = _access_rule(request, preset)
+    if access_rule == authrules.RESTRICTED and await access.is_external(
+        session, uid=creator, server_name=server_name
+    ):
+        raise forbidden(
+            "external users cannot create restricted rooms (no external users in them): "
+            f"create a direct room, or give initial_state an {authrules.ACCESS_RULES} "
+            "event with the rule unrestricted"
+        )
     room_id = f"!{secrets.token_urlsafe(18)}:{server_name}"
     session.add(Room(room_id=room_id, room_version=version, creator=creator))
     await session.flush()
@@ -126,6 +135,8 @@ async def create_room(
     await send("m.room.guest_access", {"guest_access": rules["guests"]})
     for initial in request.initial_state:
         await send(initial.type, initial.content, initial.state_key)
+    if not any(i.type == authrules.ACCESS_RULES for i in request.initial_state):
+        await send(authrules.ACCESS_RULES, {"rule": access_rule})  # Tchap: after initial_state
     if request.name is not None:
         await send("m.room.name", {"name": request.name})
     if request.topic is not None:
@@ -136,6 +147,29 @@ async def create_room(
             content["is_direct"] = True
         await send(authrules.MEMBER, content, invitee)
     return room_id
+
+
+def _access_rule(request: CreateRoomRequest, preset: str) -> str:
+    """The room's access rule (Tchap): given in ``initial_state``, else ``direct`` for a direct
+    chat and ``restricted`` otherwise; ``direct`` goes with ``is_direct`` and is never public."""
+    given = [
+        i for i in request.initial_state if i.type == authrules.ACCESS_RULES and i.state_key == ""
+    ]
+    default = authrules.DIRECT if request.is_direct else authrules.RESTRICTED
+    rule = given[-1].content.get("rule") if given else default
+    if rule not in authrules.ACCESS_RULE_VALUES:
+        raise invalid_param(
+            f"invalid access rule {rule!r}: one of {', '.join(authrules.ACCESS_RULE_VALUES)}"
+        )
+    if (rule == authrules.DIRECT) != request.is_direct:
+        raise invalid_param("the access rule direct goes with is_direct, and only with it")
+    public = preset == "public_chat" or any(
+        i.type == authrules.JOIN_RULES and i.content.get("join_rule") == "public"
+        for i in request.initial_state
+    )
+    if public and rule == authrules.DIRECT:
+        raise invalid_param("a direct room (access rule direct) cannot be public")
+    return str(rule)
 
 
 async def resolve_alias(session: AsyncSession, *, alias: str) -> str:

@@ -13,12 +13,13 @@ from fastapi import Body, Query
 
 from rhenus.core.http import api_router
 from rhenus.core.node import NodeDep
-from rhenus.messaging import authrules, filters, rooms, sync
-from rhenus.messaging.deps import MatrixUser, NotifierDep
+from rhenus.messaging import authrules, filters, rooms, sync, tchap_api
+from rhenus.messaging.deps import MatrixUser, NotifierDep, TypingDep
 from rhenus.messaging.errors import MatrixError
 from rhenus.messaging.events import client_event, writing
 from rhenus.messaging.schemas import (
     CreateRoomRequest,
+    InviteBody,
     ReasonBody,
     TargetBody,
     check_room_id,
@@ -99,9 +100,21 @@ async def _membership(
 
 @router.post("/rooms/{room_id}/invite")
 async def invite(
-    room_id: str, body: TargetBody, requester: MatrixUser, node: NodeDep, notifier: NotifierDep
+    room_id: str, body: InviteBody, requester: MatrixUser, node: NodeDep, notifier: NotifierDep
 ) -> dict[str, Any]:
-    """POST /rooms/{roomId}/invite — a user of this node."""
+    """POST /rooms/{roomId}/invite — a user of this node, or an e-mail address (``external``)."""
+    if body.user_id is None:
+        if body.medium is None or body.address is None:
+            raise MatrixError(400, "M_MISSING_PARAM", "a user_id, or a medium and an address")
+        await tchap_api.invite_by_email(
+            node,
+            notifier,
+            requester=requester,
+            room_id=check_room_id(room_id),
+            medium=body.medium,
+            address=body.address,
+        )
+        return {}
     return await _membership(
         node,
         notifier,
@@ -382,6 +395,7 @@ async def sync_route(
     requester: MatrixUser,
     node: NodeDep,
     notifier: NotifierDep,
+    typing: TypingDep,
     since: str | None = None,
     timeout_ms: int = Query(default=0, ge=0, alias="timeout"),
     full_state: bool = False,
@@ -399,6 +413,7 @@ async def sync_route(
         timeout_ms=timeout_ms,
         full_state=full_state,
         flt=flt,
+        typing=typing,
     )
 
 

@@ -112,6 +112,17 @@ class TargetBody(ReasonBody):
     user_id: str = Field(min_length=3, max_length=255)
 
 
+class InviteBody(ReasonBody):
+    """``invite``: a user id, or the third-party form (spec: "Invite by third-party id"):
+    ``medium`` and ``address`` (``id_server`` and ``id_access_token`` are not used)."""
+
+    user_id: str | None = Field(default=None, min_length=3, max_length=255)
+    medium: str | None = Field(default=None, max_length=16)
+    address: str | None = Field(default=None, max_length=254)
+    id_server: str | None = Field(default=None, max_length=255)
+    id_access_token: str | None = Field(default=None, max_length=1024)
+
+
 class DisplayName(_Body):
     displayname: str | None = Field(default=None, max_length=255)
 
@@ -131,12 +142,22 @@ class RoomEventFilter(_Body):
     lazy_load_members: bool = False
 
 
+class EventFilter(_Body):
+    """Spec: "Filtering" → EventFilter (top-level ``account_data``, ``presence``)."""
+
+    limit: int | None = Field(default=None, ge=0)
+    types: list[str] | None = None
+    not_types: list[str] = Field(default_factory=list)
+
+
 class RoomFilter(_Body):
     rooms: list[str] | None = None
     not_rooms: list[str] = Field(default_factory=list)
     include_leave: bool = False
     timeline: RoomEventFilter = Field(default_factory=RoomEventFilter)
     state: RoomEventFilter = Field(default_factory=RoomEventFilter)
+    ephemeral: RoomEventFilter = Field(default_factory=RoomEventFilter)
+    account_data: RoomEventFilter = Field(default_factory=RoomEventFilter)
 
 
 class SyncFilter(_Body):
@@ -145,6 +166,42 @@ class SyncFilter(_Body):
     event_fields: list[str] | None = None
     event_format: Literal["client", "federation"] = "client"
     room: RoomFilter = Field(default_factory=RoomFilter)
+    account_data: EventFilter = Field(default_factory=EventFilter)
+    presence: EventFilter = Field(default_factory=EventFilter)
+
+
+class RedactRequest(_Body):
+    """``PUT /rooms/{roomId}/redact/{eventId}/{txnId}`` (spec: "Redactions")."""
+
+    reason: str | None = Field(default=None, max_length=4096)
+
+
+class TypingRequest(_Body):
+    """``PUT /rooms/{roomId}/typing/{userId}`` (spec: "Typing Notifications")."""
+
+    typing: bool
+    timeout: int | None = Field(default=None, ge=0)
+
+
+class ReceiptRequest(_Body):
+    """``POST /rooms/{roomId}/receipt/{receiptType}/{eventId}`` (spec: "Receipts")."""
+
+    thread_id: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class ReadMarkersRequest(_Body):
+    """``POST /rooms/{roomId}/read_markers`` (spec: "Fully read markers")."""
+
+    fully_read: str | None = Field(default=None, alias="m.fully_read", max_length=255)
+    read: str | None = Field(default=None, alias="m.read", max_length=255)
+    read_private: str | None = Field(default=None, alias="m.read.private", max_length=255)
+
+
+class UserDirectorySearch(_Body):
+    """``POST /user_directory/search`` (spec: "User directory")."""
+
+    search_term: str = Field(max_length=255)
+    limit: int = Field(default=10, ge=0)
 
 
 class KeysUploadRequest(_Body):

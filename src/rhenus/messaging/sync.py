@@ -1,12 +1,15 @@
 """``/sync`` (initial and incremental, long-poll) and ``/messages`` pagination.
 
 Tokens are stream positions, ``s<N>``: "everything up to and including event N". A sync reads
-one snapshot (``events.snapshot``) and answers with ``next_batch = s<N>_<D>_<T>``: the newest
-event position in it, the newest device-list position (``devices``) and the last to-device
-message delivered to the device (``keys``). Since positions commit in order (``events`` module
-docstring), the next sync from that token sees each later event, device-list change and
-to-device message exactly once; pagination tokens are the event part alone. Spec: "Syncing",
-"Getting events for a room", "End-to-End Encryption" → "Extensions to /sync".
+one snapshot (``events.snapshot``) and answers with ``next_batch = s<N>_<D>_<T>_<A>_<Y>``: the
+newest event position in it, the newest device-list position (``devices``), the last to-device
+message delivered to the device (``keys``), the newest position of the account stream (account
+data and receipts, ``account_data``) and the typing serial (``typing_notices``). Since
+positions commit in order (``events`` module docstring), the next sync from that token sees
+each later event, device-list change, to-device message, account data change and receipt
+exactly once. Older tokens without the last two parts still parse (as 0: everything current is
+sent once); pagination tokens are the event part alone. Spec: "Syncing", "Getting events for a
+room", "End-to-End Encryption" → "Extensions to /sync".
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import Database
-from rhenus.messaging import authrules, devices, events, filters, keys, rooms
+from rhenus.messaging import authrules, devices, events, filters, keys, rooms, sync_extras
 from rhenus.messaging.auth import Requester
 from rhenus.messaging.errors import invalid_param
 from rhenus.messaging.events import Notifier, client_event, stripped
 from rhenus.messaging.models import Event, RoomState
 from rhenus.messaging.schemas import RoomEventFilter, RoomFilter, SyncFilter
+from rhenus.messaging.typing_notices import Typing
 
 DEFAULT_TIMELINE = 10
 MAX_LIMIT = 1000
@@ -41,18 +45,21 @@ _INVITE_STATE = {
 }
 
 
-_TOKEN = re.compile(r"^s([0-9]+)(?:_([0-9]+)_([0-9]+))?$")
+_TOKEN = re.compile(r"^s([0-9]+)(?:_([0-9]+)_([0-9]+)(?:_([0-9]+)_([0-9]+))?)?$")
 
 
 class SyncToken(NamedTuple):
-    """A cut of the three streams a sync reads: events, device lists, the device's inbox."""
+    """A cut of the streams a sync reads: events, device lists, the device's inbox, account
+    data and receipts, typing."""
 
     events: int
     device_lists: int = 0
     to_device: int = 0
+    account: int = 0
+    typing: int = 0
 
     def __str__(self) -> str:
-        return f"s{self.events}_{self.device_lists}_{self.to_device}"
+        return "s" + "_".join(str(part) for part in self)
 
 
 def token(position: int) -> str:
@@ -171,6 +178,7 @@ async def compute(
     since_token: SyncToken | None,
     full_state: bool,
     flt: SyncFilter,
+    typing: Typing | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """One sync answer from one snapshot; returns it and whether it holds anything new."""
     user = requester.user_id
@@ -184,6 +192,7 @@ async def compute(
         )
     )
     join: dict[str, Any] = {}
+    joined: dict[str, bool] = {}  # joined room → new to this sync
     invite: dict[str, Any] = {}
     leave: dict[str, Any] = {}
     for room_id, membership, changed_at in memberships.all():
@@ -197,6 +206,7 @@ async def compute(
         )
         if membership == "join":
             newly = since is None or (changed and before != "join")
+            joined[room_id] = newly
             block = await _room_block(
                 session,
                 room_id=room_id,
@@ -243,10 +253,34 @@ async def compute(
             upper_events=upper,
             upper_devices=upper_devices,
         )
+    extras = await sync_extras.collect(
+        session,
+        user=user,
+        joined=joined,
+        since_account=since_token.account if since_token is not None else None,
+        since_typing=since_token.typing if since_token is not None else None,
+        flt=flt,
+        typing=typing,
+    )
+    news = bool(join or invite or leave or inbox or device_lists["changed"])
+    news = news or bool(device_lists["left"]) or extras.news
+    for room_id, sections in extras.rooms.items():
+        if room_id not in join:  # nothing in its timeline: a block for these alone
+            join[room_id] = {
+                "timeline": {"events": [], "limited": False, "prev_batch": token(upper)},
+                "state": {"events": []},
+                "summary": await _summary(session, room_id),
+                "unread_notifications": {"highlight_count": 0, "notification_count": 0},
+            }
+        join[room_id]["ephemeral"] = {"events": sections["ephemeral"]}
+        join[room_id]["account_data"] = {"events": sections["account_data"]}
+    reached_all = SyncToken(
+        upper, upper_devices, reached, extras.account_position, extras.typing_serial
+    )
     body = {
-        "next_batch": str(SyncToken(upper, upper_devices, reached)),
+        "next_batch": str(reached_all),
         "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
-        "account_data": {"events": []},
+        "account_data": {"events": extras.account_data},
         "presence": {"events": []},
         "to_device": {"events": inbox},
         "device_lists": device_lists,
@@ -257,8 +291,7 @@ async def compute(
             session, device_pk=requester.device_pk
         ),
     }
-    news = join or invite or leave or inbox or device_lists["changed"] or device_lists["left"]
-    return body, bool(news)
+    return body, news
 
 
 async def _leave_block(
@@ -316,10 +349,12 @@ async def sync(
     timeout_ms: int,
     full_state: bool,
     flt: SyncFilter,
+    typing: Typing | None = None,
 ) -> dict[str, Any]:
     """Answer at once if there is something new (or no ``since``), else wait for it at most
     ``timeout_ms``: the notifier wakes this user's wait when one of their rooms gets an event,
-    a room-mate's devices change, or a to-device message arrives.
+    a receipt or a typing change, a room-mate's devices change, a to-device message arrives, or
+    their account data changes.
 
     ``since`` acknowledges the to-device messages up to its position: they are deleted first.
     """
@@ -337,6 +372,7 @@ async def sync(
                     since_token=since,
                     full_state=full_state,
                     flt=flt,
+                    typing=typing,
                 )
             remaining = deadline - time.monotonic()
             if news or since is None or full_state or remaining <= 0:

@@ -8,6 +8,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
+# PostgreSQL advisory lock under which migrations run (and ``rhenus init`` creates the first
+# admin): processes starting at once against one database take turns.
+PG_MIGRATION_LOCK = 0x52484E494E4954  # "RHNINIT"
+
 
 def alembic_config(database_url: str) -> Config:
     config = Config()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from rhenus.migrations import PG_MIGRATION_LOCK
 from rhenus.tables import Base
 
 config = context.config
@@ -36,6 +38,10 @@ def _run(connection: Connection) -> None:
         include_object=_include,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Processes migrating at once take turns; the next one then finds the schema at
+            # head (the version is read after the lock, inside the same transaction).
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
         context.run_migrations()
 
 

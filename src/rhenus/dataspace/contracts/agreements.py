@@ -56,6 +56,14 @@ async def consumer_country(session: AsyncSession, *, agreement: Agreement) -> st
     return (neg.counterparty_country or None) if neg is not None else None
 
 
+async def lock_agreement(session: AsyncSession, *, agreement_id: str) -> Agreement | None:
+    """The agreement, locked until the end of the transaction (PostgreSQL ``FOR UPDATE``;
+    SQLite write transactions are serialised anyway), so that decisions counting its uses or
+    spending its budget are taken one at a time."""
+    query = select(Agreement).where(Agreement.id == agreement_id).with_for_update()
+    return (await session.scalars(query)).one_or_none()
+
+
 async def count_access(session: AsyncSession, *, agreement_id: str) -> int:
     """Count one more access under an agreement (provider side); the count before it."""
     agreement = (

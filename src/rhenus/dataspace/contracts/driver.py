@@ -93,9 +93,12 @@ class Driver(ProcessDriver):
             return False  # a retried job, or it ended meanwhile
         if offer is None or dataset is None or dataset.status != "published":
             return await self._terminate(pid, then, ["the dataset or its offer is gone"])
+        action, facts = policy.agreement_request(policy=offer.policy)
         decision = policy.evaluate(
             policy=offer.policy,
             request=AccessRequest(
+                action=action,
+                compute=facts,
                 recipient=neg.counterparty,
                 recipient_country=neg.counterparty_country or None,
                 purpose=neg.purpose or None,

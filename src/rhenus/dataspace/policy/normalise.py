@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from rhenus.dataspace.policy import compute
 from rhenus.dataspace.policy.model import (
     RULE_KINDS,
     Atomic,
@@ -48,6 +49,8 @@ _UNSUPPORTED_IN_CONSTRAINT = frozenset({"rightOperandReference", "unit", "status
 _UNSUPPORTED_IN_POLICY = frozenset(
     {"inheritFrom", "inheritRelation", "action", "constraint", "duty", "refinement"}
 )
+# Every left operand the engine evaluates: the Common Vocabulary's six and the compute terms.
+_OPERATORS_OF = {**OPERATORS_OF, **compute.OPERATORS_OF}
 
 
 def parse(document: Any) -> Policy:
@@ -200,6 +203,16 @@ class _Reader:
         assignee = (
             self.party(props["assignee"][1], f"{path}.assignee") if "assignee" in props else None
         )
+        if not (kind == "permission" and action == "compute"):
+            # A compute bound anywhere else could not be enforced: the pool reads it only from
+            # a permission to compute (docs/pools.md).
+            for left in sorted(compute.lefts((*refinement, *constraint))):
+                if left in compute.OPERATORS_OF:
+                    self.problem(
+                        path,
+                        f"{compute.short(left)} constrains a permission to compute only, "
+                        f"not a {_singular(kind)} to {action or '?'}",
+                    )
         # An unreadable action keeps what was written, so that two such rules still differ.
         written_action = props["action"][1] if "action" in props else None
         canon: dict[str, Any] = {"action": action or {"invalid": generic(written_action)}}
@@ -325,22 +338,27 @@ class _Reader:
         test = None
         if operator_written is not None and operator not in OPERATORS:
             self.problem(path, f"unknown operator {operator_written!r}")
-        if left_written is not None and left not in OPERATORS_OF:
+        if left_written is not None and left not in _OPERATORS_OF:
             what = "unsupported" if left in COMMON_LEFT_OPERANDS else "unknown"
             self.problem(path, f"{what} left operand {left_written!r}")
         elif left_written is not None and operator in OPERATORS:
-            if operator not in OPERATORS_OF[left]:
-                takes = ", ".join(sorted(OPERATORS_OF[left]))
+            if operator not in _OPERATORS_OF[left]:
+                takes = ", ".join(sorted(_OPERATORS_OF[left]))
                 self.problem(
-                    path, f"operator {operator!r} does not apply to {left!r} (it takes {takes})"
+                    path,
+                    f"operator {operator!r} does not apply to {compute.short(left)!r} "
+                    f"(it takes {takes})",
                 )
             elif unreadable:
                 self.problem(path, f"rightOperand: {unreadable}")
             else:
                 try:
-                    test = comparison_for(left, operator, values)
+                    if left in compute.OPERATORS_OF:
+                        test = compute.comparison_for(left, operator, values)
+                    else:
+                        test = comparison_for(left, operator, values)
                 except Malformed as error:
-                    self.problem(path, f"rightOperand of {left} {operator}: {error}")
+                    self.problem(path, f"rightOperand of {compute.short(left)} {operator}: {error}")
         canon: dict[str, Any] = {
             "leftOperand": left,
             "operator": operator,
@@ -363,7 +381,7 @@ class _Reader:
                 self.problem(path, f"a constraint cannot have {written!r}")
             canon[name] = generic(value)
             compact[name] = copy.deepcopy(value)
-        return Atomic(f"{left} {operator} {shown}", test, canon, compact)
+        return Atomic(f"{compute.short(left)} {operator} {shown}", test, canon, compact)
 
 
 def literals_or_none(value: Any) -> list[Any] | None:

@@ -9,6 +9,25 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+class ComputeFacts(BaseModel):
+    """How the provider would run one compute-to-data query (``docs/pools.md``): what the
+    ``rhenus:`` compute constraints of a permission to compute are compared with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_group_size: int = Field(ge=1, description="Every output row comes from this many rows.")
+    epsilon_spent_micro: int | None = Field(
+        None, ge=0, description="ε spent under the agreement with this query, in millionths; "
+        "None when the query runs without differential privacy.",
+    )  # fmt: skip
+    max_rows: int = Field(ge=0, description="Rows the query may scan at most.")
+    max_seconds_micro: int = Field(ge=0, description="Its time limit, in microseconds.")
+    max_memory_mib: int = Field(ge=0, description="Its memory limit, in MiB.")
+    aggregates: frozenset[str] = Field(
+        frozenset(), description='Aggregate functions it uses: "count", "sum", "avg", …'
+    )
+
+
 class AccessRequest(BaseModel):
     """One use (or the agreement to use) of a dataset, as the negotiation or data plane sees it.
 
@@ -35,6 +54,9 @@ class AccessRequest(BaseModel):
         None, description="When the agreement was made; None (at agreement time) means now."
     )
     count: int = Field(0, ge=0, description="Uses already made under the agreement.")
+    compute: ComputeFacts | None = Field(
+        None, description="For a compute-to-data query (action compute): how it would run."
+    )
 
     @field_validator("now", "agreed_at")
     @classmethod

@@ -10,9 +10,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from rhenus.dataspace.policy import logic
+from rhenus.dataspace.policy import compute, logic
+from rhenus.dataspace.policy.compute import ComputeTerms
 from rhenus.dataspace.policy.normalise import parse
-from rhenus.dataspace.policy.schemas import AccessRequest, Decision
+from rhenus.dataspace.policy.schemas import AccessRequest, ComputeFacts, Decision
 from rhenus.dataspace.policy.values import iso
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,40 @@ def check(*, policy: dict[str, Any]) -> list[str]:
     if not read.permission:
         problems.append("the policy has no permission: every request would be denied")
     return problems
+
+
+def compute_terms(*, policy: dict[str, Any]) -> ComputeTerms | None:
+    """The bounds of ``policy``'s permissions to compute (group size, ε budget, rows, time,
+    memory, aggregate functions; the strictest where several say it), or ``None`` when it has no
+    permission to compute or cannot be evaluated."""
+    try:
+        read = parse(policy)
+    except Exception:
+        logger.exception("policy reading failed")
+        return None
+    return None if read.problems else compute.terms_of(read)
+
+
+def agreement_request(*, policy: dict[str, Any]) -> tuple[str, ComputeFacts | None]:
+    """The action a request to agree to ``policy`` is decided on, and its compute facts: ``use``;
+    or, for an offer that permits only computing (data that never leaves the provider),
+    ``compute`` run within the offer's own bounds (which the pool enforces at every query)."""
+    try:
+        read = parse(policy)
+    except Exception:
+        logger.exception("policy reading failed")
+        return "use", None
+    actions = {rule.action for rule in read.permission}
+    terms = compute.terms_of(read)
+    if actions != {"compute"} or terms is None:
+        return "use", None
+    return "compute", ComputeFacts(
+        min_group_size=terms.min_group_size or 1,
+        epsilon_spent_micro=0 if terms.epsilon_budget_micro is not None else None,
+        max_rows=terms.max_rows or 0,
+        max_seconds_micro=terms.max_seconds_micro or 0,
+        max_memory_mib=terms.max_memory_mib or 0,
+    )
 
 
 def same_terms(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -20,6 +20,9 @@ PREFIXES: Mapping[str, str] = {
     "dct": "http://purl.org/dc/terms/",
     "dcat": "http://www.w3.org/ns/dcat#",
     "dspace": "https://w3id.org/dspace/2025/1/",
+    # Not the DSP context's: Rhenus's own terms (compute-to-data constraints, the purpose of a
+    # request), known so that an offer may write rhenus:minGroupSize without a @context.
+    "rhenus": "https://w3id.org/rhenus/",
 }
 
 # ODRL Information Model §2.1: Policy and its subclasses (the Common Vocabulary adds the others).

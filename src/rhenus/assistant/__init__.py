@@ -1,0 +1,7 @@
+"""The assistant: an OpenAI-compatible API (``/v1``) over models configured per alias.
+
+``backends.py`` is the small interface every model backend implements, ``local.py`` runs GGUF
+chat models with llama-cpp-python, ``embeddings.py`` the embedded sentence encoder,
+``service.py`` resolves aliases and queues requests per model, ``schemas.py`` and ``errors.py``
+are OpenAI's wire formats, ``api.py`` the routes. See docs/assistant.md.
+"""
