@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from rhenus.config import Settings
-from rhenus.messaging import auth, threepids
+from rhenus.messaging import registration, threepids
 from tests.messaging.conftest import PASSWORD, Mailbox, mail_settings
 from tests.support.smtp import body, links, path_of
 
@@ -44,7 +44,7 @@ def test_domain_patterns_match_the_domain_or_its_subdomains(tmp_path: Path) -> N
         == "jean.dupont@interieur.gouv.fr"
     )
     assert not threepids.email_registration_enabled(Settings(home=tmp_path))  # no SMTP server
-    assert auth.registration_flows() == [["m.login.registration_token", "m.login.dummy"]]
+    assert registration.registration_flows() == [["m.login.registration_token", "m.login.dummy"]]
     with pytest.raises(ValueError, match="not a domain"):
         Settings(home=tmp_path, matrix_allowed_email_domains=["*"])
 

@@ -13,7 +13,7 @@ from rhenus.accounts import service as accounts
 from rhenus.cli.common import console, err_console, with_node
 from rhenus.core.db import utcnow
 from rhenus.core.node import Node
-from rhenus.messaging import auth, validity
+from rhenus.messaging import registration, validity
 from rhenus.messaging.models import RegistrationToken
 
 app = typer.Typer(help="Matrix messaging administration.", no_args_is_help=True)
@@ -41,7 +41,7 @@ def create(
 
     async def work(node: Node) -> str:
         async with node.db.transaction() as session:
-            _, secret = await auth.create_registration_token(
+            _, secret = await registration.create_registration_token(
                 session,
                 audit=node.audit,
                 actor="cli",
@@ -61,7 +61,7 @@ def list_() -> None:
 
     async def work(node: Node) -> list[RegistrationToken]:
         async with node.db.session() as session:
-            return await auth.list_registration_tokens(session)
+            return await registration.list_registration_tokens(session)
 
     table = Table("token", "uses", "expires", "created by", "created")
     for row in with_node(work):

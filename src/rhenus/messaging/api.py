@@ -19,7 +19,7 @@ from rhenus.accounts.deps import AdminUser
 from rhenus.accounts.schemas import USERNAME
 from rhenus.core.http import api_router
 from rhenus.core.node import NodeDep
-from rhenus.messaging import access, auth, filters, rooms, threepids, validity
+from rhenus.messaging import access, auth, filters, registration, rooms, threepids, validity
 from rhenus.messaging.deps import MatrixUser, NotifierDep
 from rhenus.messaging.errors import MatrixError, forbidden
 from rhenus.messaging.events import writing
@@ -130,7 +130,7 @@ def _localpart(username: str | None) -> str:
 async def username_available(username: str, node: NodeDep) -> dict[str, Any]:
     """GET /_matrix/client/v3/register/available — M_USER_IN_USE if taken."""
     async with node.db.session() as session:
-        await auth.check_new_account(session, localpart=_localpart(username), password=None)
+        await registration.check_new_account(session, localpart=_localpart(username), password=None)
     return {"available": True}
 
 
@@ -138,14 +138,14 @@ async def username_available(username: str, node: NodeDep) -> dict[str, Any]:
 async def registration_token_validity(token: str, node: NodeDep) -> dict[str, Any]:
     """GET /_matrix/client/v1/register/m.login.registration_token/validity."""
     async with node.db.session() as session:
-        return {"valid": await auth.registration_token_valid(session, token=token)}
+        return {"valid": await registration.registration_token_valid(session, token=token)}
 
 
 @router.post("/v3/register", response_model=None)
 async def register(
     body: RegisterRequest, node: NodeDep, notifier: NotifierDep, kind: str = "user"
 ) -> dict[str, Any] | JSONResponse:
-    """POST /_matrix/client/v3/register — User-Interactive Auth (``auth.registration_flows``).
+    """POST /_matrix/client/v3/register — User-Interactive Auth (``registration`` module).
 
     Until a flow is complete the answer is 401 with the flows, the session and the stages done.
     """
@@ -155,14 +155,14 @@ async def register(
     server_name = node.settings.matrix_server_name
     email = threepids.email_registration_enabled(node.settings)
     async with writing(node.db, notifier) as session:  # invites from e-mail invitations
-        await auth.check_new_account(session, localpart=localpart, password=body.password)
-        auth_session, challenge = await auth.advance_registration(
+        await registration.check_new_account(session, localpart=localpart, password=body.password)
+        auth_session, challenge = await registration.advance_registration(
             session, auth=body.auth, email=email
         )
         if challenge is None:
             if body.password is None:
                 raise MatrixError(400, "M_MISSING_PARAM", "a password is needed")
-            registered = await auth.register(
+            registered = await registration.register(
                 session,
                 audit=node.audit,
                 settings=node.settings,
@@ -291,7 +291,7 @@ async def create_registration_token(
 ) -> RegistrationTokenCreated:
     """POST /api/v1/messaging/registration-tokens — a token to register Matrix accounts with."""
     async with node.db.transaction() as session:
-        row, secret = await auth.create_registration_token(
+        row, secret = await registration.create_registration_token(
             session,
             audit=node.audit,
             actor=admin.actor,
@@ -307,5 +307,5 @@ async def create_registration_token(
 async def list_registration_tokens(node: NodeDep, _: AdminUser) -> list[RegistrationTokenOut]:
     """GET /api/v1/messaging/registration-tokens — every token (never the tokens themselves)."""
     async with node.db.session() as session:
-        rows = await auth.list_registration_tokens(session)
+        rows = await registration.list_registration_tokens(session)
         return [RegistrationTokenOut.model_validate(r) for r in rows]
