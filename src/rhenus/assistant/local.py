@@ -11,6 +11,7 @@ needs what that call does not give when streaming: the exact number of tokens ge
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import secrets
 import threading
@@ -38,10 +39,21 @@ _TOP_K = 40
 _MIN_P = 0.05
 
 
+def _free_all() -> None:
+    """Free the loaded models while llama-cpp-python's module is still whole: left to
+    ``Llama.__del__`` at interpreter teardown, freeing fails noisily on half-unloaded globals."""
+    with _LOADING:
+        for llama, _ in _LOADED.values():
+            llama.close()
+        _LOADED.clear()
+
+
 def _load(path: Path, context_size: int, threads: int) -> tuple[Llama, threading.Lock]:
     key = (str(path), context_size, threads)
     with _LOADING:
         if key not in _LOADED:
+            if not _LOADED:
+                atexit.register(_free_all)
             try:
                 from llama_cpp import Llama
             except ImportError as exc:
