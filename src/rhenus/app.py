@@ -12,8 +12,11 @@ from fastapi import FastAPI
 from rhenus import __version__
 from rhenus.accounts.api import router as accounts_router
 from rhenus.assistant.api import router as assistant_router
+from rhenus.assistant.collections_api import router as assistant_documents_router
 from rhenus.assistant.errors import OPENAI_PREFIX, OpenAIError, on_openai_error, render_openai_error
+from rhenus.assistant.ingest import Ingester
 from rhenus.assistant.service import Assistant
+from rhenus.assistant.usage_api import limits_router as assistant_limits_router
 from rhenus.config import Settings
 from rhenus.core.errors import ERROR_RENDERERS, install_problem_handlers
 from rhenus.core.http import BodyLimitMiddleware, RequestContextMiddleware
@@ -59,9 +62,16 @@ from rhenus.ops.api import router as ops_router
 from rhenus.trust import deps as trust_deps
 from rhenus.trust.anchor_api import router as anchor_router
 from rhenus.trust.api import router as trust_router
+from rhenus.web.api import install as install_web
+from rhenus.web.assistant_pages import UPLOAD_PATH as WEB_DOCUMENT_UPLOAD
+from rhenus.web.chat_pages import UPLOAD_PATH as WEB_CHAT_UPLOAD
 
 # Routes that take file uploads get the upload limit; every other body gets max_body_bytes.
 UPLOAD_PATHS = re.compile(r"^/api/v1/datasets/[^/]+/content$")
+# The assistant's documents: their own limit (checked exactly on the file), plus the multipart
+# framing around it.
+DOCUMENT_UPLOAD_PATH = "/v1/documents"
+MULTIPART_SLACK = 64 * 1024
 
 
 def create_app(
@@ -124,6 +134,8 @@ def create_app(
     app.include_router(ops_router)
     app.include_router(accounts_router)
     app.include_router(assistant_router)
+    app.include_router(assistant_documents_router)
+    app.include_router(assistant_limits_router)
     app.include_router(trust_router)
     app.include_router(anchor_router)
     app.include_router(catalogue_router)
@@ -143,6 +155,7 @@ def create_app(
     app.include_router(messaging_tchap_router)
     app.include_router(messaging_tchap_admin_router)
     app.include_router(matrix_well_known_router)
+    install_web(app)  # the web app's pages at / and its /static files
     if settings.dsp_conformance_token.get_secret_value():
         app.include_router(conformance_router)
     ERROR_RENDERERS[f"{dsp.BASE_PATH}/catalog"] = dsp.render_catalog_error
@@ -156,6 +169,10 @@ def create_app(
             return settings.max_upload_bytes
         if MATRIX_UPLOAD_PATHS.match(path):
             return settings.matrix_max_upload_bytes
+        if WEB_CHAT_UPLOAD.match(path):  # the chat page's file form
+            return settings.matrix_max_upload_bytes + MULTIPART_SLACK
+        if path == DOCUMENT_UPLOAD_PATH or WEB_DOCUMENT_UPLOAD.match(path):
+            return settings.assistant_max_document_bytes + MULTIPART_SLACK
         return settings.max_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
@@ -172,7 +189,11 @@ def background_jobs(app: FastAPI, transport: httpx.AsyncBaseTransport | None) ->
         return existing
     contracts = Driver(app.state.node, transport)
     transfers = TransferDriver(app.state.node, transport)
-    runner = JobRunner(app.state.node.db, {**contracts.handlers(), **transfers.handlers()})
+    ingester = Ingester(app.state)
+    runner = JobRunner(
+        app.state.node.db,
+        {**contracts.handlers(), **transfers.handlers(), **ingester.handlers()},
+    )
     contracts.runner = transfers.runner = runner
     contracts.resolver = transfers.resolver = app.state.did_resolver
     app.state.contracts_driver = contracts

@@ -57,6 +57,9 @@ class AssistantModel(BaseModel):
     timeout_seconds: float = Field(60.0, gt=0)
     retries: int = Field(1, ge=0, le=10)
     concurrency: int = Field(0, ge=0, le=1024)
+    # Per user and minute on this alias; None: the node-wide assistant_rpm / assistant_tpm.
+    rpm: int | None = Field(None, ge=0)
+    tpm: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _backend_needs(self) -> AssistantModel:
@@ -199,6 +202,10 @@ class Settings(BaseSettings):
     pools_concurrency: int = Field(
         1, ge=1, le=64, description="Compute-to-data queries run at once; others wait their turn."
     )
+    pools_cache_mib: int = Field(
+        512, ge=0, description="Decrypted compute-to-data dataset bytes kept in memory between "
+        "queries (least recently used evicted first; 0: none, each query decrypts afresh).",
+    )  # fmt: skip
     dsp_conformance_token: SecretStr = Field(
         SecretStr(""),
         description="Conformance mode (DSP TCK): this static bearer token stands for "
@@ -255,6 +262,42 @@ class Settings(BaseSettings):
     )
     assistant_max_waiting: int = Field(
         16, ge=0, description="Requests that may wait for a busy model; more get 503."
+    )
+    assistant_rpm: int = Field(
+        0, ge=0, description="Requests per minute each user may make of each model; 0: no limit."
+    )
+    assistant_tpm: int = Field(
+        0, ge=0, description="Tokens (prompt + completion) per minute each user may spend on "
+        "each model; 0: no limit.",
+    )  # fmt: skip
+    assistant_max_document_bytes: int = Field(
+        20 * MiB, ge=1024, description="Largest document accepted by POST /v1/documents."
+    )
+    assistant_documents_embedding_model: str = Field(
+        "",
+        description="Alias of the embeddings model that indexes and searches documents; "
+        "empty: the first embeddings model of assistant_models.",
+    )
+    assistant_chunk_chars: int = Field(
+        1000, ge=200, le=20000, description="Target size of a document chunk, in characters."
+    )
+    assistant_chunk_overlap_chars: int = Field(
+        200, ge=0, le=5000, description="Characters a chunk repeats from the end of the last."
+    )
+    assistant_rag_score_threshold: float = Field(
+        0.3,
+        ge=-1,
+        le=1,
+        description="Default least cosine similarity of a chunk retrieved for chat "
+        "(search: true); below it the chunk is not relevant.",
+    )
+    web_assistant_max_tokens: int = Field(
+        400, ge=1, le=8192, description="Most tokens of an answer on the web app's assistant page."
+    )
+    assistant_vector_index: Literal["auto", "memory", "pgvector"] = Field(
+        "auto",
+        description="Where semantic search runs: memory (exact, numpy), pgvector (PostgreSQL "
+        "with the vector extension, HNSW), auto: pgvector when the database has it.",
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -340,6 +383,11 @@ class Settings(BaseSettings):
                 "several workers (RHENUS_WORKERS) need RHENUS_REDIS_URL: without it a message "
                 "handled by one worker would reach syncs waiting in another only at their timeout"
             )
+        if (
+            self.assistant_vector_index == "pgvector"
+            and not self.database_url.get_secret_value().startswith("postgresql")
+        ):
+            raise ValueError("assistant_vector_index pgvector needs a PostgreSQL database_url")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file go together")
         if not self.public_url:

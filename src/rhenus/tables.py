@@ -1,6 +1,8 @@
 """Imports every domain's tables so that ``Base.metadata`` knows them all (migrations, backup)."""
 
 from rhenus.accounts import models as accounts_models
+from rhenus.assistant import models as assistant_models
+from rhenus.assistant import usage_models as assistant_usage_models
 from rhenus.core import audit, jobs
 from rhenus.core.db import Base
 from rhenus.dataspace.catalogue import models as catalogue_models
@@ -13,6 +15,8 @@ from rhenus.trust import models as trust_models
 __all__ = [
     "Base",
     "accounts_models",
+    "assistant_models",
+    "assistant_usage_models",
     "audit",
     "catalogue_models",
     "contracts_models",

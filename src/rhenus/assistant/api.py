@@ -17,8 +17,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from rhenus.accounts.deps import CurrentUser
+from rhenus.assistant import rag
 from rhenus.assistant.backends import ChatParams, Finished
 from rhenus.assistant.errors import OpenAIError, OpenAIRoute, error_body
+from rhenus.assistant.metering import MeterDep
 from rhenus.assistant.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -35,11 +37,14 @@ from rhenus.assistant.schemas import (
     chunk,
 )
 from rhenus.assistant.service import Assistant
+from rhenus.assistant.usage_api import usage_router
+from rhenus.core.node import NodeDep
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 413, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 413, 429, 503)
 }
 router = APIRouter(prefix="/v1", route_class=OpenAIRoute, tags=["assistant"], responses=ERRORS)
+router.include_router(usage_router)  # GET /v1/usage
 
 
 def _assistant(request: Request) -> Assistant:
@@ -98,15 +103,36 @@ def _usage(finished: Finished) -> Usage:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def create_chat_completion(
-    body: ChatCompletionRequest, assistant: AssistantDep, principal: CurrentUser
+    body: ChatCompletionRequest,
+    assistant: AssistantDep,
+    principal: CurrentUser,
+    meter: MeterDep,
+    node: NodeDep,
 ) -> Response | ChatCompletion:
-    """POST /v1/chat/completions — an answer, whole or (``stream``) as server-sent events."""
+    """POST /v1/chat/completions — an answer, whole or (``stream``) as server-sent events;
+    with ``search``, from the passages of documents found for it (:mod:`.rag`)."""
     params = _params(body)
     completion_id = f"chatcmpl-{secrets.token_urlsafe(18)}"
     created = int(time.time())
+    with_usage = bool(body.stream_options and body.stream_options.include_usage)
+    hits = None
+    # Admitted first: a caller over quota gets 429 without costing a search.
+    call = await meter.begin(body.model, "chat/completions", stream=bool(body.stream))  # or 429
+    if body.search and body.search_args is not None:
+        try:
+            found = await rag.retrieve(
+                node, assistant, principal, model=body.model, params=params, args=body.search_args
+            )
+        except BaseException as exc:
+            await call.fail(exc)
+            raise
+        if not found.results:  # the model is not called (nor metered) to invent an answer
+            await call.withdraw()
+            return rag.nothing_found(completion_id, body.model, bool(body.stream), with_usage)
+        params, hits = found.params, found.hits()
     if not body.stream:
-        text, finished = await assistant.complete_chat(body.model, params)
-        return ChatCompletion(
+        text, finished = await call.complete(assistant.complete_chat(body.model, params))
+        completion = ChatCompletion(
             id=completion_id,
             created=created,
             model=body.model,
@@ -115,13 +141,13 @@ async def create_chat_completion(
             ],
             usage=_usage(finished),
         )
-    items = assistant.stream_chat(body.model, params)
+        return completion if hits is None else rag.with_results(completion, hits)
+    items = call.stream(assistant.stream_chat, body.model, params)
     # The first piece is awaited here, so that a refusal (unknown model, prompt too long, busy
     # model) is still an HTTP error status rather than an event in a 200 stream.
     first = await anext(items)
-    with_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
-        _events(first, items, completion_id, created, body.model, with_usage),
+        _events(first, items, completion_id, created, body.model, with_usage, hits),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -134,6 +160,7 @@ async def _events(
     created: int,
     model: str,
     with_usage: bool,
+    hits: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[str]:
     def event(delta: dict[str, str] | None, **extra: Any) -> str:
         body = chunk(
@@ -144,6 +171,8 @@ async def _events(
             with_usage=with_usage,
             **extra,
         )
+        if hits is not None and delta is not None and "role" in delta:
+            body["search_results"] = hits  # once, on the first chunk
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     try:
@@ -167,7 +196,7 @@ async def _events(
 
 @router.post("/embeddings", response_model=EmbeddingList)
 async def create_embeddings(
-    body: EmbeddingRequest, assistant: AssistantDep, principal: CurrentUser
+    body: EmbeddingRequest, assistant: AssistantDep, principal: CurrentUser, meter: MeterDep
 ) -> EmbeddingList:
     """POST /v1/embeddings — one vector per input, as floats or base64 float32."""
     served = assistant.get(body.model)
@@ -178,7 +207,8 @@ async def create_embeddings(
             f"The model `{body.model}` only gives {dimensions}-dimension embeddings.",
             param="dimensions",
         )
-    vectors, tokens = await assistant.embed(body.model, body.texts())
+    call = await meter.begin(body.model, "embeddings")  # or 429
+    vectors, tokens = await call.embed(assistant.embed(body.model, body.texts()))
     data = [
         Embedding(
             index=i,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -60,10 +61,16 @@ def _load(path: Path, context_size: int, threads: int) -> tuple[Llama, threading
                 raise BackendUnavailable(
                     "llama-cpp-python is not installed here (`make install` builds it)"
                 ) from exc
+            # llama-cpp-python's own default: half the cores for decoding.
+            threads = threads or max((os.cpu_count() or 2) // 2, 1)
             llama = Llama(
                 model_path=str(path),
                 n_ctx=context_size,
-                n_threads=threads or None,
+                n_threads=threads,
+                # The prompt is evaluated with as many threads as decoding: llama.cpp's default
+                # (every core) made the prompt threads wait on each other whenever another
+                # process held a core — 81 tokens took 3.8 s instead of 1.0 s (bench/assistant.py).
+                n_threads_batch=threads,
                 verbose=False,
             )
             _LOADED[key] = (llama, threading.Lock())

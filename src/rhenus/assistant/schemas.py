@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rhenus.assistant.rag_schemas import SearchArgs
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -70,6 +72,9 @@ class ChatCompletionRequest(_Request):
     response_format: dict[str, Any] | None = None
     store: bool | None = None
     metadata: dict[str, str] | None = None
+    # The Albert API's retrieval-augmented generation (rag.py): answer from documents.
+    search: bool = False
+    search_args: SearchArgs | None = None
 
     @field_validator("n")
     @classmethod
@@ -93,6 +98,8 @@ class ChatCompletionRequest(_Request):
                 raise ValueError(f"{name} is not supported by this server")
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed with stream: true")
+        if self.search and self.search_args is None:
+            raise ValueError("search: true needs search_args (at least its collections)")
         return self
 
     def stops(self) -> list[str]:

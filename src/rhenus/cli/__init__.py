@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from rhenus.cli import assistant as assistant_cli
 from rhenus.cli import audit as audit_cli
 from rhenus.cli import backup as backup_cli
 from rhenus.cli import catalogue as catalogue_cli
@@ -19,6 +20,7 @@ from rhenus.cli import datasets as datasets_cli
 from rhenus.cli import federation as federation_cli
 from rhenus.cli import keys as keys_cli
 from rhenus.cli import messaging as messaging_cli
+from rhenus.cli import pools as pools_cli
 from rhenus.cli import trust as trust_cli
 from rhenus.cli import users as users_cli
 from rhenus.cli.common import console, settings_or_exit
@@ -41,7 +43,9 @@ app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(catalogue_cli.app, name="catalogue")
 app.add_typer(contracts_cli.app, name="contracts")
 app.add_typer(contracts_cli.transfers_app, name="transfers")
+app.add_typer(pools_cli.app, name="pools")
 app.add_typer(messaging_cli.app, name="messaging")
+app.add_typer(assistant_cli.app, name="assistant")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 

@@ -16,7 +16,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Dialect, MetaData, event, text
+import aiosqlite
+from sqlalchemy import DateTime, Dialect, MetaData, event, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -98,6 +99,41 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class _InlineSQLite(aiosqlite.Connection):
+    """An aiosqlite connection that runs most statements on the event loop's own thread.
+
+    aiosqlite hands every call (cursor, execute, fetch, close: four per statement) to its
+    worker thread and back; on the node's short indexed statements those hops cost more than
+    SQLite's work (docs/operations.md, "SQLite"). A statement can only wait on a lock at
+    ``BEGIN IMMEDIATE`` (WAL readers never wait; this process's writers already take turns on
+    an asyncio lock) and only ``COMMIT`` may sync to disk, so those two still go through the
+    thread and the event loop is never stalled by another process's write lock or an fsync.
+    """
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        waits = getattr(fn, "__name__", "") == "commit" or (
+            bool(args) and isinstance(args[0], str) and args[0].startswith("BEGIN IMMEDIATE")
+        )
+        if waits:
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return fn(*args, **kwargs)
+
+
+def _inline_creator(path: str) -> Callable[[], Any]:
+    async def connect() -> aiosqlite.Connection:
+        # Used from the event loop's thread and, for BEGIN IMMEDIATE and COMMIT, from the
+        # worker: one at a time, never concurrently, which is what check_same_thread guards.
+        connection = _InlineSQLite(
+            lambda: sqlite3.connect(path, check_same_thread=False), iter_chunk_size=64
+        )
+        connection._thread.daemon = True
+        return await connection
+
+    return connect
+
+
 class Database:
     """An engine plus two session factories: read sessions and write units of work."""
 
@@ -107,6 +143,8 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        elif (path := make_url(url).database) and path != ":memory:":
+            kwargs["async_creator"] = _inline_creator(path)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)

@@ -81,6 +81,12 @@ def enqueue(
     return job
 
 
+async def renew_lease(session: AsyncSession, job_id: int) -> None:
+    """Keep a running job leased for another :data:`LEASE`: a job that works longer than that
+    (indexing a large document) would otherwise be claimed again while it runs."""
+    await session.execute(update(Job).where(Job.id == job_id).values(lease_until=utcnow() + LEASE))
+
+
 @dataclass(frozen=True)
 class Handler:
     """What to do for a kind of job, and what to do when it keeps failing."""

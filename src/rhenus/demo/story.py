@@ -1,18 +1,19 @@
 """The federation's story, told by live nodes on this machine (``make demo``).
 
-Each issue extends it. Today: a trust anchor and two sovereign nodes — a French ministry and a
-German Land — start from nothing, each with its own keys, database, encrypted blob store and
-audit log; administrators sign in and register agents; each organisation signs its Gaia-X
-self-description and obtains a compliance credential from the anchor; the two nodes call each
-other with requests signed by their did:web keys; Berlin publishes datasets, Paris crawls the
-catalogs of the anchor's participants and a French agent's search for "hôpitaux" finds Berlin's
-"Krankenhäuser"; Paris negotiates a contract for Berlin's residents dataset under its usage
-policy and pulls the data under the agreement, and both audit logs hold the receipt Berlin
-signed and Paris countersigned; Berlin offers patient records for computation only and Paris
-runs an aggregate that Berlin computes where the data lies (groups under k withheld, a
-row-level query refused); an agent asks the open-weight model inside Paris's node; two agents
-chat on Paris's Matrix homeserver; every node proves its audit log intact. Every process the
-demo starts is stopped at the end.
+Each issue extends it. Today: a trust anchor and three sovereign nodes — a French ministry and
+two German Länder — start from nothing, each with its own keys, database, encrypted blob store
+and audit log; administrators sign in and register agents; each organisation signs its Gaia-X
+self-description and obtains a compliance credential from the anchor; Paris and Berlin call
+each other with requests signed by their did:web keys; Berlin publishes datasets, Paris crawls
+the catalogs of the anchor's participants and a French agent's search for "hôpitaux" finds
+Berlin's "Krankenhäuser"; Paris negotiates a contract for Berlin's residents dataset under its
+usage policy and pulls the data under the agreement, and both audit logs hold the receipt
+Berlin signed and Paris countersigned; Berlin offers patient records for computation only and
+Paris runs an aggregate that Berlin computes where the data lies (groups under k withheld, a
+row-level query refused), then one aggregate over the patient records of Berlin and Bayern,
+merged at Paris while the rows stay with each Land; an agent asks the open-weight model inside
+Paris's node; two agents chat on Paris's Matrix homeserver; every node proves its audit log
+intact. Every process the demo starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -94,6 +95,16 @@ PARTICIPANTS: dict[str, dict[str, Any]] = {
         },
         "agent": ("max.mustermann", "max.mustermann@berlin.de"),
     },
+    "de-bayern": {
+        "organisation": "Freistaat Bayern",
+        "facts": {
+            "legal_name": "Freistaat Bayern",
+            "vat_id": "DE129523996",
+            "headquarters": "DE-BY",
+            "legal_address": "DE-BY",
+        },
+        "agent": ("anna.huber", "anna.huber@bayern.de"),
+    },
 }
 
 
@@ -136,7 +147,8 @@ def _until(http: httpx.Client, url: str, node: LiveNode, done: set[str]) -> Any:
 
 
 def _negotiate(http: httpx.Client, paris: LiveNode, berlin: LiveNode, dataset: str) -> str:
-    """Paris negotiates for one of Berlin's datasets until both nodes hold the agreement."""
+    """Paris negotiates for one of a provider's (``berlin``'s) datasets until both nodes hold
+    the agreement."""
     started = _check(
         http.post(
             f"{paris.url}/api/v1/contracts/negotiations",
@@ -152,7 +164,7 @@ def _negotiate(http: httpx.Client, paris: LiveNode, berlin: LiveNode, dataset: s
         http, f"{berlin.url}/api/v1/contracts/negotiations/{mine['provider_pid']}", berlin, final
     )
     console.print(
-        f"  de-berlin (provider): {theirs['state']}; the offer's policy (purpose statistics, "
+        f"  {berlin.name} (provider): {theirs['state']}; the offer's policy (purpose statistics, "
         "EU only) was evaluated for Paris's certified identity"
     )
     if mine["state"] != "FINALIZED":
@@ -227,7 +239,7 @@ def run_demo() -> None:
         anchor_did = did_for_url(f"https://127.0.0.1:{anchor_port}")
         trusted = {"RHENUS_TRUSTED_ANCHORS": json.dumps([anchor_did])}
 
-        _step("A trust anchor and two organisations start their own sovereign nodes")
+        _step("A trust anchor and three organisations start their own sovereign nodes")
         anchor_env = {**trusted, **tls["eu-trust-anchor"], "RHENUS_TRUST_ANCHOR": "true"}
         anchor = fleet.start(
             "eu-trust-anchor",
@@ -334,11 +346,15 @@ def run_demo() -> None:
 
         _negotiate_and_pull(http, paris, berlin, dataset["id"])
 
-        def negotiate(dataset_id: str) -> str:
+        def negotiate(dataset_id: str, provider: LiveNode = berlin) -> str:
             _step("Paris negotiates the right to compute on it (DSP 2025-1, action compute)")
-            return _negotiate(http, paris, berlin, dataset_id)
+            return _negotiate(http, paris, provider, dataset_id)
 
-        chapters.data_pool(console, _step, _check, http, paris, berlin, negotiate)
+        at_berlin = chapters.data_pool(console, _step, _check, http, paris, berlin, negotiate)
+        chapters.pooled(
+            console, _step, _check, http, paris, {berlin.name: at_berlin}, nodes["de-bayern"],
+            negotiate,
+        )  # fmt: skip
         chapters.assistant(console, _step, _check, http, paris)
         chapters.messaging(console, _step, _check, http, paris)
 
@@ -354,5 +370,5 @@ def run_demo() -> None:
         console.print(table)
     console.print(
         "\n[bold green]Demo complete.[/] Every node was stopped. "
-        "Next chapter: the assistant answers from documents, with sources."
+        "`make run` starts one, with its web app at http://127.0.0.1:8080/."
     )

@@ -19,13 +19,27 @@ target_metadata = Base.metadata
 # Full-text search objects live outside the models (an FTS5 table and its shadow tables on
 # SQLite; a stored tsvector column and its GIN index on PostgreSQL): the migrations own them,
 # autogenerate ignores them.
-FULL_TEXT_OBJECTS = ("catalogue_entries_fts", "ix_catalogue_entries_search", "search_vector")
+FULL_TEXT_OBJECTS = (
+    "catalogue_entries_fts",
+    "ix_catalogue_entries_search",
+    "search_vector",
+    "assistant_chunks_fts",
+    "ix_assistant_chunks_search",
+    # pgvector's side table (migration 0015), present only where the extension is.
+    "assistant_chunk_vectors",
+    "ix_assistant_chunk_vectors",
+)
 
 
 def _include(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
     return not (reflected and name is not None and name.startswith(FULL_TEXT_OBJECTS))
+
+
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    # Not even reflected: SQLAlchemy knows no ``vector`` type and would warn of it.
+    return not (type_ == "table" and name == "assistant_chunk_vectors")
 
 
 def _run(connection: Connection) -> None:
@@ -36,6 +50,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=True,
         compare_type=True,
         include_object=_include,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

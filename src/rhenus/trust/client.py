@@ -61,6 +61,10 @@ def _client(settings: Settings, *, auth: httpx.Auth | None, **kwargs: Any) -> ht
             )
 
     kwargs.setdefault("timeout", httpx.Timeout(30, connect=5))
+    # httpx keeps 20 idle connections by default: with more messages in flight than that,
+    # the extra connections were closed after each answer and the next message paid a new
+    # TLS handshake (5 % of a busy node's CPU in bench/dataspace.py).
+    kwargs.setdefault("limits", httpx.Limits(max_connections=200, max_keepalive_connections=200))
     return httpx.AsyncClient(
         auth=auth,
         event_hooks={"request": [refuse_plain_http]},

@@ -125,6 +125,12 @@ class LocalBlobStore(BlobStore):
         finally:
             file.close()
 
+    def _open_file(self, address: str) -> BinaryIO:
+        try:
+            return self._path(address).open("rb", buffering=0)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(address) from exc
+
     async def _read_head(self, address: str, length: int) -> bytes:
         def read() -> bytes:
             with self._path(address).open("rb") as file:

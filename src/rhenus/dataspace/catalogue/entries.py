@@ -173,6 +173,18 @@ async def put_entry(session: AsyncSession, fields: dict[str, Any]) -> None:
     await _bump_generation(session)
 
 
+async def find_entry(
+    session: AsyncSession, *, origin: str, dataset_id: str
+) -> CatalogueEntry | None:
+    """The entry of one dataset of one participant (its page in the web app), if known."""
+    found: CatalogueEntry | None = await session.scalar(
+        select(CatalogueEntry).where(
+            CatalogueEntry.origin == origin, CatalogueEntry.dataset_id == dataset_id
+        )
+    )
+    return found
+
+
 async def remove_entry(session: AsyncSession, *, origin: str, dataset_id: str) -> None:
     await session.execute(
         delete(CatalogueEntry).where(

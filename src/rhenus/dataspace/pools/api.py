@@ -21,6 +21,7 @@ from rhenus.dataspace.catalogue.dsp import BASE_PATH
 from rhenus.dataspace.contracts import agreements
 from rhenus.dataspace.machine import Role
 from rhenus.dataspace.pools import client, engine, federated, service
+from rhenus.dataspace.pools.cache import PlaintextCache
 from rhenus.dataspace.pools.models import PoolQuery
 from rhenus.dataspace.pools.schemas import FederatedIn, QueryIn, QueryMessage, QueryOut
 from rhenus.trust import deps as trust_deps
@@ -35,6 +36,15 @@ def _limiter(request: Request, node: Node) -> anyio.CapacityLimiter:
         limiter = anyio.CapacityLimiter(node.settings.pools_concurrency)
         request.app.state.pools_limiter = limiter
     return limiter
+
+
+def _cache(request: Request, node: Node) -> PlaintextCache:
+    """The app's one cache of decrypted dataset versions (``RHENUS_POOLS_CACHE_MIB``)."""
+    cache: PlaintextCache | None = getattr(request.app.state, "pools_cache", None)
+    if cache is None:
+        cache = PlaintextCache(node.settings.pools_cache_mib * 1024 * 1024)
+        request.app.state.pools_cache = cache
+    return cache
 
 
 def _refusal(
@@ -74,7 +84,9 @@ async def query(request: Request, node: NodeDep, caller: DspCaller) -> Response:
     result: dict[str, Any] | None = None
     failure = ""
     try:
-        result = await service.compute(node, accepted, _limiter(request, node))
+        result = await service.compute(
+            node, accepted, _limiter(request, node), _cache(request, node)
+        )
     except engine.QueryFailed as exc:
         failure = str(exc)
     async with node.db.transaction() as session:

@@ -16,7 +16,7 @@ from rhenus.dataspace.policy.compute import MICRO
 QUERY_RESULT = "rhenus:PoolQueryResult"
 
 
-def _bounds(value: dict[str, list[float]] | None) -> dict[str, list[float]] | None:
+def check_bounds(value: dict[str, list[float]] | None) -> dict[str, list[float]] | None:
     if value is None:
         return None
     for column, pair in value.items():
@@ -47,7 +47,7 @@ class QueryMessage(BaseModel):
         "under differential privacy.",
     )  # fmt: skip
 
-    _check_bounds = field_validator("bounds")(_bounds)
+    _check_bounds = field_validator("bounds")(check_bounds)
 
     @property
     def epsilon_micro(self) -> int | None:
@@ -65,7 +65,7 @@ class QueryIn(BaseModel):
     epsilon: Decimal | None = Field(None, gt=0, le=100, max_digits=12, decimal_places=6)
     bounds: dict[str, list[float]] | None = None
 
-    _check_bounds = field_validator("bounds")(_bounds)
+    _check_bounds = field_validator("bounds")(check_bounds)
 
 
 class FederatedIn(BaseModel):
@@ -80,7 +80,7 @@ class FederatedIn(BaseModel):
     epsilon: Decimal | None = Field(None, gt=0, le=100, max_digits=12, decimal_places=6)
     bounds: dict[str, list[float]] | None = None
 
-    _check_bounds = field_validator("bounds")(_bounds)
+    _check_bounds = field_validator("bounds")(check_bounds)
 
 
 class QueryOut(BaseModel):

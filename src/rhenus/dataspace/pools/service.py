@@ -10,7 +10,7 @@ failure or a timeout says something about the data too).
 
 from __future__ import annotations
 
-import functools
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rhenus.config import Settings
 from rhenus.core.audit import AuditLog
 from rhenus.core.blobs import BlobError
-from rhenus.core.blobs.spool import temp_file
 from rhenus.core.db import utcnow
 from rhenus.core.node import Node
 from rhenus.dataspace.catalogue import service as catalogue
@@ -34,8 +33,11 @@ from rhenus.dataspace.policy import service as policy
 from rhenus.dataspace.policy.compute import DEFAULT_AGGREGATES, MICRO, shown
 from rhenus.dataspace.policy.schemas import AccessRequest, ComputeFacts
 from rhenus.dataspace.pools import engine, release, sql_guard
+from rhenus.dataspace.pools.cache import PlaintextCache, run_query
 from rhenus.dataspace.pools.models import PoolBudget, PoolQuery
 from rhenus.dataspace.pools.schemas import QUERY_RESULT, QueryMessage
+
+logger = logging.getLogger(__name__)
 
 
 class QueryRefused(Exception):
@@ -192,26 +194,30 @@ async def accept(
     )  # fmt: skip
 
 
-async def compute(node: Node, accepted: Accepted, limiter: anyio.CapacityLimiter) -> dict[str, Any]:
+async def compute(
+    node: Node, accepted: Accepted, limiter: anyio.CapacityLimiter, cache: PlaintextCache
+) -> dict[str, Any]:
     """Run an accepted query next to the data and return the released result (the answer's
     ``columns`` and ``rows``); :class:`engine.QueryFailed` if it could not run.
 
-    The dataset is decrypted into a private temporary file of the blob store (0600, swept at
-    start if a crash left it), removed as soon as DuckDB has loaded it into memory."""
-    async with limiter, temp_file(node.blobs.temp_dir) as (path, file):
-        head = b""
+    What the query reads of the dataset is decrypted into the provider's memory (:mod:`.cache`,
+    :mod:`.plaintext`), kept for the next queries on that version within the cache's limit."""
+    async with limiter:
         try:
-            async for chunk in node.blobs.open(accepted.dataset_sha256):
-                head = head or chunk[:4]
-                await anyio.to_thread.run_sync(file.write, chunk)
+            async with cache.use(
+                node.blobs, accepted.dataset_sha256, media_type=accepted.media_type,
+                columns=accepted.plan.columns,
+            ) as entry:  # fmt: skip
+                assert entry.layout is not None
+                rows = await run_query(
+                    entry, parquet=entry.layout.parquet, sql=accepted.plan.sql,
+                    limits=accepted.limits,
+                )  # fmt: skip
         except BlobError as exc:
             raise engine.QueryFailed("the dataset could not be read from the store") from exc
-        await anyio.to_thread.run_sync(file.flush)
-        run = functools.partial(
-            engine.run, path, parquet=engine.is_parquet(head, accepted.media_type),
-            sql=accepted.plan.sql, limits=accepted.limits,
-        )  # fmt: skip
-        rows = await anyio.to_thread.run_sync(run)
+        except OSError as exc:  # no memory (or spool space) for its plaintext, no descriptor
+            logger.warning("a pool dataset could not be decrypted for a query: %s", exc)
+            raise engine.QueryFailed("the dataset could not be prepared for the query") from exc
     released = release.release(accepted.plan, rows, accepted.epsilon_micro)
     return {"columns": [o.name for o in accepted.plan.outputs], "rows": released}
 

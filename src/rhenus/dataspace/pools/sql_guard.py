@@ -7,7 +7,7 @@ The rewrite, for ``SELECT keys, aggregates FROM data WHERE w GROUP BY keys HAVIN
 
     SELECT keys, agg FILTER (WHERE w) …,
            count(*) FILTER (WHERE w)                        AS __rhenus_n,
-           count(*) FILTER (WHERE NOT coalesce((w), false)) AS __rhenus_out
+           count(*) - count(*) FILTER (WHERE w)             AS __rhenus_out
     FROM data GROUP BY keys
     HAVING __rhenus_n >= k AND (__rhenus_out = 0 OR __rhenus_out >= k) AND h'
 
@@ -270,9 +270,11 @@ class _Guard:
 
         size = filtered(exp.Count(this=exp.Star()))
         if condition is not None:
-            left_out = exp.Not(this=exp.func("coalesce", exp.paren(condition.copy()), exp.false()))
-            excluded: exp.Expr = exp.Filter(
-                this=exp.Count(this=exp.Star()), expression=exp.Where(this=left_out)
+            # The rows w left out (false or NULL) are all the others: counted by subtraction,
+            # w is evaluated once per row, not again negated (10 million rows, one thread: up
+            # to twice raw DuckDB's time with a second filter, about 1.1 times without).
+            excluded: exp.Expr = exp.Sub(
+                this=exp.Count(this=exp.Star()), expression=exp.paren(size.copy())
             )
         else:
             excluded = exp.Literal.number(0)

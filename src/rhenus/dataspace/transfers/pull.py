@@ -32,7 +32,8 @@ class Pulled:
     resumed: int  # how many times the download picked up where it stopped
 
 
-def _endpoint(address: dict[str, object]) -> tuple[str, str]:
+def endpoint_of(address: dict[str, object]) -> tuple[str, str]:
+    """(endpoint, bearer token) of a DSP data address; a 502 problem if either is missing."""
     endpoint = str(address.get("endpoint", ""))
     token = ""
     for prop in address.get("endpointProperties", []) or []:  # type: ignore[attr-defined]
@@ -68,7 +69,7 @@ async def pull_to_file(
     attempts: int = 5,
 ) -> Pulled:
     """Download the transfer's data into ``dest`` (via ``dest.part``), resuming on failure."""
-    endpoint, token = _endpoint(await wait_started(node, transfer_id))
+    endpoint, token = endpoint_of(await wait_started(node, transfer_id))
     part = dest.with_name(dest.name + ".part")
     resumed = 0
     expected = ""
@@ -107,11 +108,11 @@ async def pull_to_file(
                 if attempt == attempts - 1:
                     raise
                 await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
-    digest, size = await anyio.to_thread.run_sync(_finish, part, dest, _digest_of(expected))
+    digest, size = await anyio.to_thread.run_sync(_finish, part, dest, digest_of(expected))
     return Pulled(dest, size, digest, resumed)
 
 
-def _digest_of(header: str) -> str:
+def digest_of(header: str) -> str:
     """The hex sha-256 of a ``Repr-Digest: sha-256=:…:`` header, or ``""``."""
     for item in header.split(","):
         name, _, value = item.strip().partition("=")

@@ -1,0 +1,444 @@
+"""Assistant benchmark: streaming chat next to llama-cpp-python itself, and retrieval quality.
+
+On a live node (``rhenus run`` on its default models, plain HTTP on loopback, an API key of its
+first administrator), it
+
+A. streams ``--runs`` chat completions (``POST /v1/chat/completions``, ``stream: true``, the
+   local model alias, ``temperature`` 0 and a ``seed``, the same prompt and ``max_tokens``)
+   and, interleaved with them in this process, the same generation through llama-cpp-python
+   directly: ``llama_cpp.Llama`` on the same GGUF file (located as the node locates it, loaded
+   with the node's ``n_ctx`` and threads), once with ``create_chat_completion(stream=True)``
+   (what a program would call) and once with the bare ``Llama.generate`` token loop (the
+   engine alone: the floor). Each is warmed up once. Time to first token (TTFT) is from the
+   call (the request) to the first non-empty piece of text; tokens/s is the decode rate,
+   (completion tokens - 1) / (last piece - first piece). Medians, and the node's ratios; and
+   the node's cost of a request without a model (``GET /v1/models`` with the same key).
+B. creates a collection (``POST /v1/collections``), uploads the French evaluation corpus
+   (``bench/assistant_corpus/pages/*.md``, ``POST /v1/documents`` multipart ``file`` and
+   ``collection``) and times until every document's ``status`` (``GET /v1/documents/{id}``) is
+   final: ingest pages/s. Then asks each question of ``eval.jsonl`` with ``POST /v1/search``
+   (``k`` 5) for the methods keyword, semantic (vectors) and hybrid, and reports hit@1, hit@5
+   and MRR. A result is a hit when its chunk contains the question's passage, or at least half
+   of the passage's characters in one piece (the chunk cut it), whitespace and case
+   normalised, and its document is the passage's page. A node without these routes (404)
+   gets "retrieval unavailable" rather than numbers.
+
+Goals: streamed through the node >= 95 % of direct tokens/s; TTFT overhead <= 20 ms.
+The exit code is 0 whether the goals are met or not: this is a measurement. Usage:
+``.venv/bin/python bench/assistant.py [--runs 5] [--max-tokens 128] [--part a|b|both]
+[--misses]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import difflib
+import json
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from rhenus.assistant.backends import resolve_path
+from rhenus.config import DEFAULT_ASSISTANT_MODELS, AssistantModel
+from rhenus.demo.nodes import Fleet, LiveNode
+
+console = Console(width=160)
+CORPUS = Path(__file__).parent / "assistant_corpus"
+CHAT: AssistantModel = next(m for m in DEFAULT_ASSISTANT_MODELS if m.type == "chat")
+MESSAGES = [
+    {"role": "system", "content": "Tu es l'assistant d'un service public. Réponds en français."},
+    {
+        "role": "user",
+        "content": "Explique étape par étape comment renouveler une carte d'identité, "
+        "quelles pièces apporter à la mairie et combien de temps cela prend.",
+    },
+]
+SEED = 7
+METHODS = ("keyword", "semantic", "hybrid")
+PENDING = {"queued", "processing"}  # then "done" or "failed"
+
+
+@dataclass
+class Run:
+    """One streamed generation, timed from the call."""
+
+    ttft: float  # seconds to the first non-empty piece
+    decode: float  # seconds from the first piece to the last
+    tokens: int
+    text: str
+
+    @property
+    def rate(self) -> float:
+        return (self.tokens - 1) / self.decode if self.decode > 0 else float("nan")
+
+
+@dataclass
+class Timer:
+    """Marks pieces of text as they arrive; becomes a :class:`Run`."""
+
+    started: float = field(default_factory=time.perf_counter)
+    first: float = 0.0
+    last: float = 0.0
+    pieces: list[str] = field(default_factory=list)
+
+    def piece(self, text: str) -> None:
+        if text:
+            self.last = time.perf_counter()
+            self.first = self.first or self.last
+            self.pieces.append(text)
+
+    def run(self, tokens: int) -> Run:
+        return Run(self.first - self.started, self.last - self.first, tokens, "".join(self.pieces))
+
+
+def check(response: httpx.Response) -> Any:
+    if response.is_error:
+        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
+    return response.json()
+
+
+def start_node(fleet: Fleet, root: Path) -> tuple[LiveNode, str]:
+    """A node on its default models, and an API key of its first administrator."""
+    node = fleet.start("fr-mininterieur", "Ministère de l'Intérieur", root / "paris")
+    with httpx.Client(timeout=30) as http:
+        node.sign_in(http, "a-good-long-bench-password")
+        key = check(
+            http.post(
+                f"{node.url}/api/v1/me/api-keys", headers=node.headers(), json={"name": "bench"}
+            )
+        )
+    return node, str(key["key"])
+
+
+# -- part A: streaming ---------------------------------------------------------------------
+def through_node(http: httpx.Client, node: LiveNode, key: str, max_tokens: int) -> Run:
+    body = {
+        "model": CHAT.alias,
+        "messages": MESSAGES,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "seed": SEED,
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    tokens = 0
+    timer = Timer()
+    with http.stream("POST", f"{node.url}/v1/chat/completions", json=body, headers=headers) as r:
+        if r.status_code != 200:
+            r.read()
+            raise RuntimeError(f"chat completion: {r.status_code} {r.text}")
+        for line in r.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line.removeprefix("data: "))
+            if event.get("usage"):
+                tokens = event["usage"]["completion_tokens"]
+            for choice in event["choices"]:
+                timer.piece(choice["delta"].get("content") or "")
+    return timer.run(tokens)
+
+
+def http_floor(http: httpx.Client, node: LiveNode, key: str) -> float:
+    """Milliseconds of one ``GET /v1/models``: the node's cost of a request, without a model."""
+    started = time.perf_counter()
+    check(http.get(f"{node.url}/v1/models", headers={"Authorization": f"Bearer {key}"}))
+    return (time.perf_counter() - started) * 1000
+
+
+class Direct:
+    """llama-cpp-python in this process, loaded as the node's local backend loads it."""
+
+    def __init__(self) -> None:
+        from llama_cpp import Llama, llama_model_get_vocab, llama_vocab_is_eog
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.path = resolve_path(CHAT.path)
+        self.llama = Llama(
+            model_path=str(self.path),
+            n_ctx=CHAT.context_size,
+            n_threads=CHAT.threads or None,
+            verbose=False,
+        )
+        llama = self.llama
+
+        def text_of(token: int) -> str:
+            return llama.detokenize([token], special=True).decode()
+
+        self.formatter: Any = Jinja2ChatFormatter(
+            template=llama.metadata["tokenizer.chat_template"],
+            eos_token=text_of(llama.token_eos()),
+            bos_token=text_of(llama.token_bos()),
+        )
+        vocab = llama_model_get_vocab(llama.model)
+        self.eog = {t for t in range(llama.n_vocab()) if llama_vocab_is_eog(vocab, t)}
+        self.eog.add(llama.token_eos())
+
+    def chat_completion(self, max_tokens: int) -> Run:
+        """``create_chat_completion(stream=True)``: one chunk per token (no stop sequences)."""
+        timer = Timer()
+        self.llama.reset()  # type: ignore[no-untyped-call]  # a fresh state, as the node's
+        chunks = 0
+        stream = self.llama.create_chat_completion(
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=True,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            top_p=1.0,
+            top_k=40,
+            min_p=0.05,
+            repeat_penalty=1.0,
+            seed=SEED,
+        )
+        for chunk in stream:
+            delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
+            content = delta.get("content")
+            if content:
+                chunks += 1
+                timer.piece(content)
+        return timer.run(chunks)
+
+    def prompt(self) -> list[int]:
+        """The prompt's tokens, chat template applied (as the node's backend does it)."""
+        rendered = self.formatter(messages=MESSAGES)
+        return self.llama.tokenize(
+            rendered.prompt.encode(), add_bos=not rendered.added_special, special=True
+        )
+
+    def generate(self, max_tokens: int) -> Run:
+        """The bare token loop: template, tokenize, ``Llama.generate``, detokenize each token."""
+        timer = Timer()
+        llama = self.llama
+        prompt = self.prompt()
+        llama.reset()  # type: ignore[no-untyped-call]
+        llama.set_seed(SEED)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        tokens = 0
+        stream = llama.generate(
+            prompt, top_k=40, top_p=1.0, min_p=0.05, temp=0.0, repeat_penalty=1.0, reset=False
+        )
+        for token in stream:
+            if token in self.eog:
+                break
+            tokens += 1
+            timer.piece(decoder.decode(llama.detokenize([token])))
+            if tokens >= max_tokens:
+                break
+        stream.close()
+        return timer.run(tokens)
+
+
+def part_a(node: LiveNode, key: str, runs: int, max_tokens: int, table: Table) -> None:
+    console.print(f"loading {CHAT.path} in this process too…")
+    direct = Direct()
+    paths: dict[str, Callable[[], Run]] = {}
+    results: dict[str, list[Run]] = {}
+    with httpx.Client(timeout=300) as http:
+        paths["node"] = lambda: through_node(http, node, key, max_tokens)
+        paths["create_chat_completion"] = lambda: direct.chat_completion(max_tokens)
+        paths["generate"] = lambda: direct.generate(max_tokens)
+        for name, call in paths.items():  # warm-up: the node loads its model on first use
+            call()
+            results[name] = []
+        console.print(f"{runs} streamed generations of each, interleaved…")
+        # CPU time of the process that generates: less sensitive to other jobs than wall time.
+        clocks = {"node": node.cpu_seconds}
+        cpu: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(runs):
+            for name, call in paths.items():
+                clock = clocks.get(name, time.process_time)
+                before = clock()
+                results[name].append(call())
+                cpu[name].append((clock() - before) * 1000)
+        floor = [http_floor(http, node, key) for _ in range(20)]
+
+    def median(name: str, what: Callable[[Run], float]) -> float:
+        return statistics.median(what(r) for r in results[name])
+
+    def best(name: str, what: Callable[[Run], float], pick: Callable[..., float]) -> float:
+        return pick(what(r) for r in results[name])
+
+    def rate(r: Run) -> float:
+        return r.rate
+
+    def ttft(r: Run) -> float:
+        return r.ttft * 1000
+
+    same = len({r.text for rs in results.values() for r in rs}) == 1
+    prompt = len(direct.prompt())
+    detail = {
+        "node": f"POST /v1/chat/completions over HTTP, {CHAT.alias}, stream; "
+        f"{results['node'][0].tokens} completion tokens (usage), prompt {prompt} tokens",
+        "create_chat_completion": "llama_cpp.Llama.create_chat_completion(stream=True) here",
+        "generate": "llama_cpp.Llama.generate token loop here (the engine alone)",
+    }
+    for name in paths:
+        table.add_row(
+            f"{name}: tokens/s", f"{median(name, rate):,.1f}", "",
+            f"{detail[name]}; best {best(name, rate, max):,.1f}",
+        )  # fmt: skip
+        table.add_row(
+            f"{name}: TTFT", f"{median(name, ttft):,.1f} ms", "",
+            f"best {best(name, ttft, min):,.1f} ms, worst {best(name, ttft, max):,.1f} ms",
+        )  # fmt: skip
+        table.add_row(
+            f"{name}: CPU", f"{statistics.median(cpu[name]):,.0f} ms", "",
+            f"CPU time of the generating process per generation, median; best "
+            f"{min(cpu[name]):,.0f} ms",
+        )  # fmt: skip
+    for peer in ("create_chat_completion", "generate"):
+        ratio = median("node", rate) / median(peer, rate)
+        table.add_row(
+            f"node / {peer}, tokens/s", f"{ratio:.1%}", "≥ 95 %",
+            f"medians; bests {best('node', rate, max) / best(peer, rate, max):.1%}",
+        )  # fmt: skip
+        table.add_row(
+            f"node - {peer}, TTFT", f"{median('node', ttft) - median(peer, ttft):+,.1f} ms",
+            "≤ 20 ms", f"medians; bests {best('node', ttft, min) - best(peer, ttft, min):+,.1f} ms",
+        )  # fmt: skip
+    extra = statistics.median(cpu["node"]) - statistics.median(cpu["generate"])
+    table.add_row(
+        "node - generate, CPU", f"{extra:+,.0f} ms", "",
+        f"medians; per token {extra / max(1, results['node'][0].tokens):+,.2f} ms",
+    )  # fmt: skip
+    table.add_row(
+        "node HTTP floor", f"{statistics.median(floor):,.1f} ms", "",
+        f"GET /v1/models with the same key (HTTP, authentication, JSON), median of {len(floor)}",
+    )  # fmt: skip
+    table.add_row(
+        "same text", "yes" if same else "NO", "yes",
+        f"{max_tokens} max_tokens, temperature 0, seed {SEED}; {runs} runs each after a warm-up, "
+        "interleaved",
+    )  # fmt: skip
+
+
+# -- part B: retrieval ---------------------------------------------------------------------
+def normalised(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def is_hit(chunk: str, passage: str) -> bool:
+    """The chunk holds the passage, or at least half of its characters in one piece."""
+    chunk, passage = normalised(chunk), normalised(passage)
+    if passage in chunk:
+        return True
+    match = difflib.SequenceMatcher(None, passage, chunk, autojunk=False).find_longest_match()
+    return match.size >= len(passage) / 2
+
+
+def rank_of_hit(hits: list[dict[str, Any]], page: str, passage: str) -> int | None:
+    """The rank of the first result from ``page`` whose chunk holds ``passage``."""
+    for rank, hit in enumerate(hits, 1):
+        if hit["document"]["name"] == page and is_hit(hit["chunk"]["content"], passage):
+            return rank
+    return None
+
+
+def ingest(
+    http: httpx.Client, node: LiveNode, headers: dict[str, str], collection: Any
+) -> tuple[float, int]:
+    """Upload every page to ``collection``; pages/s until all are final, and the failures."""
+    pages = sorted((CORPUS / "pages").glob("*.md"))
+    started = time.perf_counter()
+    ids = []
+    for page in pages:
+        files = {"file": (page.name, page.read_bytes(), "text/markdown")}
+        created = http.post(
+            f"{node.url}/v1/documents",
+            headers=headers,
+            files=files,
+            data={"collection": str(collection)},
+        )
+        ids.append(check(created)["id"])
+    failed, waiting = 0, set(ids)
+    while waiting:
+        for doc in list(waiting):
+            status = check(http.get(f"{node.url}/v1/documents/{doc}", headers=headers))["status"]
+            if status not in PENDING:
+                waiting.discard(doc)
+                failed += status != "done"
+        if waiting:
+            if time.perf_counter() - started > 600:
+                raise RuntimeError(f"{len(waiting)} documents still not indexed after 600 s")
+            time.sleep(0.05)
+    return len(pages) / (time.perf_counter() - started), failed
+
+
+def part_b(node: LiveNode, key: str, table: Table, misses: bool) -> None:
+    questions = [json.loads(line) for line in (CORPUS / "eval.jsonl").read_text().splitlines()]
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(timeout=120) as http:
+        made = http.post(f"{node.url}/v1/collections", headers=headers, json={"name": "bench"})
+        if made.status_code in (404, 405):
+            console.print("[bold]retrieval unavailable[/]: this node has no /v1/collections yet")
+            table.add_row("retrieval", "unavailable", "", "POST /v1/collections answers 404")
+            return
+        collection = check(made)["id"]
+        console.print(f"uploading {len(list((CORPUS / 'pages').glob('*.md')))} pages…")
+        rate, failed = ingest(http, node, headers, collection)
+        table.add_row(
+            "ingest", f"{rate:,.2f} pages/s", "",
+            f"upload of each page (one at a time) until every status is final; {failed} failed",
+        )  # fmt: skip
+        for method in METHODS:
+            ranks: list[int | None] = []
+            started = time.perf_counter()
+            for q in questions:
+                body = {"prompt": q["question"], "collections": [collection], "k": 5,
+                        "method": method}  # fmt: skip
+                found = check(http.post(f"{node.url}/v1/search", headers=headers, json=body))
+                ranks.append(rank_of_hit(found["data"][:5], q["page"], q["passage"]))
+            ms = (time.perf_counter() - started) * 1000 / len(questions)
+            hit1 = sum(r == 1 for r in ranks) / len(ranks)
+            hit5 = sum(r is not None for r in ranks) / len(ranks)
+            mrr = sum(1 / r for r in ranks if r) / len(ranks)
+            table.add_row(
+                f"{method} search", f"hit@1 {hit1:.2f}", "",
+                f"hit@5 {hit5:.2f}, MRR {mrr:.3f}; {len(ranks)} questions, {ms:,.0f} ms each",
+            )  # fmt: skip
+            if misses:
+                missed = [q["id"] for q, r in zip(questions, ranks, strict=True) if r is None]
+                console.print(f"{method}: not in the top 5: {', '.join(missed) or 'none'}")
+
+
+# -- the run ---------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed generations of each path")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--part", choices=["a", "b", "both"], default="both")
+    parser.add_argument("--misses", action="store_true", help="list the questions missed")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    table = Table(
+        "measure", "result", "goal", "detail",
+        title="Assistant",  # completed below, once the load after is known
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="rhenus-bench-") as tmp, Fleet() as fleet:
+        console.print("starting a node…")
+        node, key = start_node(fleet, Path(tmp))
+        if args.part in ("a", "both"):
+            part_a(node, key, args.runs, args.max_tokens, table)
+        if args.part in ("b", "both"):
+            part_b(node, key, table, args.misses)
+    table.title = (
+        f"Assistant: {os.cpu_count()} cores ({platform.machine()}), Python "
+        f"{platform.python_version()}, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}"
+    )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

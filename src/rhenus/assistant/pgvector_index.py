@@ -1,0 +1,192 @@
+"""Semantic search in PostgreSQL with pgvector: an HNSW index over the chunks' embeddings.
+
+The vectors live in ``assistant_chunk_vectors`` (chunk id, collection id, ``vector(512)``), a
+side table that migration 0015 creates with its HNSW index (``vector_cosine_ops``) when the
+server has the ``vector`` extension; a chunk's row goes with the chunk (``ON DELETE CASCADE``).
+The chunks themselves stay as they are on both engines (their embedding as float32 bytes), so
+the same database serves either index and a switch of ``assistant_vector_index`` needs no
+re-ingest.
+
+The ingest fills a document's rows (:func:`fill`, in the transaction that marks it done), and
+each search first catches up its collections: indexed chunks without a row get one. Each
+process remembers which documents (with the time each last changed) a collection had when it
+last did so, as :mod:`.vectors` does for its matrices, so that a search of an unchanged
+collection costs one small query more. The catch-up fills existing databases too (chunks
+ingested before the switch, or while ``memory`` was chosen).
+
+HNSW is approximate: ``hnsw.ef_search`` is raised to 100, or twice the chunks asked for, and
+pgvector ≥ 0.8's ``hnsw.iterative_scan = strict_order`` keeps scanning when filters (the
+collections, a metadata filter, a threshold) leave fewer than asked, in exact distance order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rhenus.assistant.errors import SERVER_ERROR, OpenAIError
+from rhenus.assistant.models import DONE, Document
+
+DIMENSIONS = 512  # the column's: the default embedding model's (USE multilingual v3)
+# Candidates HNSW keeps while searching (pgvector's default: 40): recall against speed.
+EF_SEARCH = 100
+_BATCH = 500
+
+_FILLED: dict[tuple[str, int], tuple[tuple[int, datetime], ...]] = {}
+_AVAILABLE: dict[str, bool] = {}
+_LOCK = threading.Lock()
+
+_VECTOR = "CAST(CAST(:query AS real[]) AS vector(512))"
+# No join to the chunks or documents: it would keep the planner from the HNSW index. Rows
+# exist only for chunks of indexed documents (``fill``), and go with them.
+_NEAREST = (
+    "SELECT v.chunk_id, 1 - (v.embedding <=> {vector}) AS score "
+    "FROM assistant_chunk_vectors AS v WHERE v.collection_id = ANY(:collections) {filters} "
+    "ORDER BY v.embedding <=> {vector} LIMIT :k"
+)
+_SIMILARITIES = text(
+    "SELECT chunk_id, 1 - (embedding <=> CAST(CAST(:query AS real[]) AS vector(512))) "
+    "FROM assistant_chunk_vectors WHERE chunk_id = ANY(:ids)"
+)
+_MISSING = text(
+    "SELECT c.id, c.embedding FROM assistant_chunks AS c "
+    "JOIN assistant_documents AS d ON d.id = c.document_id "
+    "WHERE c.collection_id = :collection AND d.status = 'done' AND NOT EXISTS "
+    "(SELECT 1 FROM assistant_chunk_vectors AS v WHERE v.chunk_id = c.id) ORDER BY c.id"
+)
+_INSERT = text(
+    "INSERT INTO assistant_chunk_vectors (chunk_id, collection_id, embedding) "
+    "SELECT c.id, c.collection_id, CAST(CAST(:embedding AS real[]) AS vector(512)) "
+    "FROM assistant_chunks AS c WHERE c.id = :chunk_id ON CONFLICT (chunk_id) DO NOTHING"
+)
+
+
+def _url(session: AsyncSession) -> str:
+    return str(session.get_bind().engine.url)
+
+
+async def available(session: AsyncSession) -> bool:
+    """Whether the database is PostgreSQL with the side table (so with the extension)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    url = _url(session)
+    if url not in _AVAILABLE:
+        found = await session.scalar(
+            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": "assistant_chunk_vectors"}
+        )
+        _AVAILABLE[url] = bool(found)
+    return _AVAILABLE[url]
+
+
+async def require(session: AsyncSession, dimensions: int) -> None:
+    """503 unless pgvector can serve embeddings of ``dimensions`` (``assistant_vector_index``
+    is ``pgvector``: no silent fallback to memory)."""
+    if not await available(session):
+        raise OpenAIError(
+            503,
+            "assistant_vector_index is pgvector but the database has no assistant_chunk_vectors "
+            "table: install pgvector, then run migration 0015 again (docs/assistant.md).",
+            type=SERVER_ERROR,
+        )
+    if dimensions != DIMENSIONS:
+        raise OpenAIError(
+            503,
+            f"pgvector's column holds {DIMENSIONS}-dimension embeddings; the documents' "
+            f"embedding model gives {dimensions}.",
+            type=SERVER_ERROR,
+        )
+
+
+class PgVectorIndex:
+    """:class:`~rhenus.assistant.vectors.VectorIndex` on pgvector."""
+
+    async def nearest(
+        self,
+        session: AsyncSession,
+        collections: Sequence[int],
+        query: NDArray[np.float32],
+        *,
+        k: int,
+        threshold: float | None,
+        allowed: set[int] | None,
+    ) -> list[tuple[int, float]]:
+        await fill(session, collections)
+        filters, params = "", {"collections": list(collections), "query": _floats(query), "k": k}
+        if threshold is not None:
+            filters += f" AND 1 - (v.embedding <=> {_VECTOR}) >= :threshold"
+            params["threshold"] = threshold
+        if allowed is not None:
+            filters += " AND v.chunk_id = ANY(:allowed)"
+            params["allowed"] = sorted(allowed)
+        await session.execute(
+            text("SELECT set_config('hnsw.ef_search', :ef, true)"),
+            {"ef": str(max(EF_SEARCH, 2 * k))},
+        )
+        await session.execute(
+            text("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+        )
+        statement = _NEAREST.format(vector=_VECTOR, filters=filters)  # our constants only
+        rows = await session.execute(text(statement), params)
+        found = [(int(i), float(s)) for i, s in rows]
+        # The index orders by distance alone; ties by id as the memory index does.
+        return sorted(found, key=lambda item: (-item[1], item[0]))
+
+    async def similarities(
+        self,
+        session: AsyncSession,
+        collections: Sequence[int],
+        query: NDArray[np.float32],
+        ids: Sequence[int],
+    ) -> dict[int, float]:
+        if not ids:
+            return {}
+        await fill(session, collections)
+        rows = await session.execute(_SIMILARITIES, {"ids": list(ids), "query": _floats(query)})
+        return {int(i): float(s) for i, s in rows}
+
+
+PGVECTOR = PgVectorIndex()
+
+
+async def fill(session: AsyncSession, collections: Sequence[int]) -> int:
+    """Give every indexed chunk of ``collections`` its vector row; returns how many were added.
+
+    Written in the caller's transaction, or committed here when the session has none of its
+    own (a search's read-only session)."""
+    url = _url(session)
+    added = 0
+    for collection_id in dict.fromkeys(collections):
+        rows = await session.execute(
+            select(Document.id, Document.updated_at)
+            .where(Document.collection_id == collection_id, Document.status == DONE)
+            .order_by(Document.id)
+        )
+        key = tuple((i, t) for i, t in rows)
+        with _LOCK:
+            if _FILLED.get((url, collection_id)) == key:
+                continue
+        missing = await session.execute(_MISSING, {"collection": collection_id})
+        values = [
+            {"chunk_id": int(chunk_id), "embedding": _floats(np.frombuffer(blob, dtype="<f4"))}
+            for chunk_id, blob in missing
+            if len(blob) == 4 * DIMENSIONS  # another model's vectors: not for this column
+        ]
+        for start in range(0, len(values), _BATCH):
+            await session.execute(_INSERT, values[start : start + _BATCH])
+        added += len(values)
+        with _LOCK:
+            _FILLED[(url, collection_id)] = key
+    if added and "database" not in session.info:  # a read session: nobody else commits it
+        await session.commit()
+    return added
+
+
+def _floats(vector: NDArray[np.float32]) -> list[float]:
+    floats: list[float] = np.asarray(vector, dtype=np.float32).astype(float).tolist()
+    return floats
