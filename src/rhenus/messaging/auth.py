@@ -17,9 +17,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.accounts import service as accounts
+from rhenus.accounts.models import User
 from rhenus.core.db import utcnow
-from rhenus.core.errors import NotFound, TooManyRequests
-from rhenus.messaging import devices
+from rhenus.core.errors import TooManyRequests
+from rhenus.messaging import devices, token_cache
 from rhenus.messaging.errors import MatrixError, forbidden
 from rhenus.messaging.models import Device, Profile
 from rhenus.messaging.schemas import user_id
@@ -49,19 +50,49 @@ class Requester:
 
 async def resolve(session: AsyncSession, *, token: str, server_name: str) -> Requester | None:
     """The requester behind an access token, if it is known and its account is active."""
+    resolved = await lookup(session, token=token)
+    if resolved is None:
+        return None
+    uid = user_id(resolved.localpart, server_name)
+    return Requester(
+        uid, resolved.localpart, resolved.account_id, resolved.device_pk, resolved.device_id
+    )
+
+
+def cached(*, token: str, server_name: str) -> Requester | None:
+    """The requester behind ``token`` if this process resolved it in the last seconds."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    device = await session.scalar(select(Device).where(Device.token_hash == hash_token(token)))
-    if device is None:
+    resolved = token_cache.CACHE.get(hash_token(token))
+    if resolved is None:
         return None
-    try:
-        account = await accounts.get_user(session, username=device.localpart)
-    except NotFound:
+    uid = user_id(resolved.localpart, server_name)
+    return Requester(
+        uid, resolved.localpart, resolved.account_id, resolved.device_pk, resolved.device_id
+    )
+
+
+async def lookup(session: AsyncSession, *, token: str) -> token_cache.Resolved | None:
+    """The device and active account behind ``token``: from the cache, else one SELECT."""
+    if not token.startswith(TOKEN_PREFIX):
         return None
-    if account.disabled or account.id != device.user_id:
+    digest = hash_token(token)
+    cache = token_cache.CACHE
+    if (hit := cache.get(digest)) is not None:
+        return hit
+    epoch = cache.epoch
+    row = (
+        await session.execute(
+            select(Device.localpart, Device.user_id, Device.id, Device.device_id)
+            .join(User, (User.id == Device.user_id) & (User.username == Device.localpart))
+            .where(Device.token_hash == digest, User.disabled.is_(False))
+        )
+    ).first()
+    if row is None:
         return None
-    uid = user_id(device.localpart, server_name)
-    return Requester(uid, device.localpart, account.id, device.id, device.device_id)
+    resolved = token_cache.Resolved(row[0], row[1], row[2], row[3])
+    cache.put(digest, resolved, epoch=epoch)
+    return resolved
 
 
 async def open_device(
@@ -94,6 +125,7 @@ async def open_device(
         await session.flush()
         await devices.record_change(session, user=user_id(localpart, server_name))
     else:
+        token_cache.revoke(session, account_id=account_id, device_pk=device.id)
         device.token_hash = hash_token(token)
         if display_name:
             device.display_name = display_name
@@ -155,8 +187,10 @@ async def password_login(
 async def logout(session: AsyncSession, *, requester: Requester, everywhere: bool) -> None:
     """Delete the requester's device (and so its token), or every device of the user."""
     if everywhere:
+        token_cache.revoke(session, account_id=requester.account_id)
         await session.execute(delete(Device).where(Device.user_id == requester.account_id))
     else:
+        token_cache.revoke(session, account_id=requester.account_id, device_pk=requester.device_pk)
         await session.execute(delete(Device).where(Device.id == requester.device_pk))
     await devices.record_change(session, user=requester.user_id)
 

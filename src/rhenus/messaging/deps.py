@@ -28,16 +28,24 @@ async def current_requester(request: Request, node: NodeDep) -> Requester:
     token = access_token(request)
     if token is None:
         raise MatrixError(401, "M_MISSING_TOKEN", "missing access token")
-    async with node.db.session() as session:
-        requester = await auth.resolve(
-            session, token=token, server_name=node.settings.matrix_server_name
-        )
-        expired = (
-            requester is not None
-            and validity.period(node.settings) is not None
-            and request.url.path not in validity.ALLOWED_WHEN_EXPIRED
-            and await validity.expired(session, account_id=requester.account_id)
-        )
+    server_name = node.settings.matrix_server_name
+    checks_expiry = (
+        validity.period(node.settings) is not None
+        and request.url.path not in validity.ALLOWED_WHEN_EXPIRED
+    )
+    # A token this process resolved moments ago needs no session (token_cache); expiry is
+    # read each time, when account validity is on.
+    requester = auth.cached(token=token, server_name=server_name)
+    expired = False
+    if requester is None or checks_expiry:
+        async with node.db.session() as session:
+            if requester is None:
+                requester = await auth.resolve(session, token=token, server_name=server_name)
+            expired = (
+                requester is not None
+                and checks_expiry
+                and await validity.expired(session, account_id=requester.account_id)
+            )
     if requester is None:
         raise MatrixError(401, "M_UNKNOWN_TOKEN", "unknown access token", soft_logout=False)
     if expired:  # Synapse's answer (account_validity)

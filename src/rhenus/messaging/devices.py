@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rhenus.messaging import authrules, events
+from rhenus.messaging import authrules, events, token_cache
 from rhenus.messaging.errors import not_found
 from rhenus.messaging.models import Device, DeviceListChange, Event, RoomState
 
@@ -156,6 +156,8 @@ async def delete_devices(
     wanted = list(device_ids)
     if not wanted:
         return
+    # Which of the account's devices go is the DELETE's business: drop all its cached tokens.
+    token_cache.revoke(session, account_id=account_id)
     await session.execute(
         delete(Device).where(Device.user_id == account_id, Device.device_id.in_(wanted))
     )
