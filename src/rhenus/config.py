@@ -50,6 +50,8 @@ class AssistantModel(BaseModel):
     path: str = ""
     context_size: int = Field(2048, ge=128, le=131072)
     threads: int = Field(0, ge=0, le=256)
+    # Threads that evaluate the prompt (local chat); 0: every core, as llama.cpp does.
+    batch_threads: int = Field(0, ge=0, le=256)
     # openai: base URLs (…/v1) of OpenAI-compatible servers, tried in this order.
     urls: list[str] = Field(default_factory=list)
     remote_model: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -134,3 +135,17 @@ def test_models_are_configured_per_alias_from_the_environment(
     )
     with pytest.raises(ConfigError, match="RHENUS_ASSISTANT_MODELS"):
         load_settings()
+
+
+async def test_prompt_threads_follow_the_models_batch_threads() -> None:
+    # Operators of a machine shared with other busy processes set one prompt thread (see
+    # docs/assistant.md); the same text comes out either way.
+    default = AssistantModel(alias="all-cores", type="chat", path=DEFAULT_ASSISTANT_MODELS[0].path)
+    one = default.model_copy(update={"alias": "one-thread", "batch_threads": 1})
+    assistant = Assistant([default, one], owner="t", max_waiting=8)
+    params = ChatParams(messages=[{"role": "user", "content": "Bonjour"}], max_tokens=8, seed=3)
+    texts = [(await assistant.complete_chat(m, params))[0] for m in ("all-cores", "one-thread")]
+    assert texts[0] == texts[1] != ""
+    loaded = {m: assistant.get(m).chat._llama for m in ("all-cores", "one-thread")}  # type: ignore[union-attr]
+    assert loaded["one-thread"].context_params.n_threads_batch == 1  # type: ignore[union-attr]
+    assert loaded["all-cores"].context_params.n_threads_batch == os.cpu_count()  # type: ignore[union-attr]

@@ -32,8 +32,9 @@ from rhenus.assistant.backends import (
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-# (file, context size, threads) -> the loaded model and the lock that serialises its use.
-_LOADED: dict[tuple[str, int, int], tuple[Llama, threading.Lock]] = {}
+# (file, context size, threads, batch threads) -> the loaded model and the lock that serialises
+# its use.
+_LOADED: dict[tuple[str, int, int, int], tuple[Llama, threading.Lock]] = {}
 _LOADING = threading.Lock()
 # llama.cpp's own sampling defaults (its server's), kept under OpenAI's temperature and top_p.
 _TOP_K = 40
@@ -49,8 +50,10 @@ def _free_all() -> None:
         _LOADED.clear()
 
 
-def _load(path: Path, context_size: int, threads: int) -> tuple[Llama, threading.Lock]:
-    key = (str(path), context_size, threads)
+def _load(
+    path: Path, context_size: int, threads: int, batch_threads: int
+) -> tuple[Llama, threading.Lock]:
+    key = (str(path), context_size, threads, batch_threads)
     with _LOADING:
         if key not in _LOADED:
             if not _LOADED:
@@ -67,10 +70,10 @@ def _load(path: Path, context_size: int, threads: int) -> tuple[Llama, threading
                 model_path=str(path),
                 n_ctx=context_size,
                 n_threads=threads,
-                # The prompt is evaluated with as many threads as decoding: llama.cpp's default
-                # (every core) made the prompt threads wait on each other whenever another
-                # process held a core — 81 tokens took 3.8 s instead of 1.0 s (bench/assistant.py).
-                n_threads_batch=threads,
+                # Every core by default (llama.cpp's): an 81-token prompt takes 0.31 s on 2 cores
+                # and 0.54 s on one (bench/assistant.py, quiet machine). On a machine shared
+                # with other busy processes, fewer threads avoid waiting on a preempted one.
+                n_threads_batch=batch_threads or None,
                 verbose=False,
             )
             _LOADED[key] = (llama, threading.Lock())
@@ -80,10 +83,13 @@ def _load(path: Path, context_size: int, threads: int) -> tuple[Llama, threading
 class LlamaChat:
     """A GGUF chat model (the :class:`~rhenus.assistant.backends.ChatBackend` of llama.cpp)."""
 
-    def __init__(self, *, path: str, context_size: int, threads: int) -> None:
+    def __init__(
+        self, *, path: str, context_size: int, threads: int, batch_threads: int = 0
+    ) -> None:
         self.path = path
         self.context_size = context_size
         self.threads = threads
+        self.batch_threads = batch_threads
         self._llama: Llama | None = None
         self._lock = threading.Lock()
         self._formatter: Any = None
@@ -92,7 +98,9 @@ class LlamaChat:
     def load(self) -> None:
         if self._llama is not None:
             return
-        llama, lock = _load(resolve_path(self.path), self.context_size, self.threads)
+        llama, lock = _load(
+            resolve_path(self.path), self.context_size, self.threads, self.batch_threads
+        )
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

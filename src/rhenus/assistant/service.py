@@ -93,7 +93,10 @@ def _served(config: AssistantModel, max_waiting: int) -> ServedModel:
         )
     elif config.type == "chat":
         served.chat = LlamaChat(
-            path=config.path, context_size=config.context_size, threads=config.threads
+            path=config.path,
+            context_size=config.context_size,
+            threads=config.threads,
+            batch_threads=config.batch_threads,
         )
     else:
         served.embeddings = UniversalSentenceEncoder(path=config.path, threads=config.threads)
