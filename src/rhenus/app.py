@@ -54,6 +54,7 @@ from rhenus.messaging.keys_api import router as messaging_keys_router
 from rhenus.messaging.media import UPLOAD_PATHS as MATRIX_UPLOAD_PATHS
 from rhenus.messaging.media_api import router as messaging_media_router
 from rhenus.messaging.media_api import upload_router as messaging_upload_router
+from rhenus.messaging.membership_api import router as messaging_membership_router
 from rhenus.messaging.rooms_api import router as messaging_rooms_router
 from rhenus.messaging.tchap_api import admin_router as messaging_tchap_admin_router
 from rhenus.messaging.tchap_api import router as messaging_tchap_router
@@ -146,6 +147,7 @@ def create_app(
     app.include_router(pools_router)
     app.include_router(messaging_router)
     app.include_router(messaging_rooms_router)
+    app.include_router(messaging_membership_router)
     app.include_router(messaging_extras_router)
     app.include_router(messaging_misc_router)
     app.include_router(messaging_keys_router)

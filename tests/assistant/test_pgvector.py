@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, event, func, select, text
 from starlette.datastructures import State
 
 from rhenus.accounts.models import User
@@ -242,6 +242,48 @@ async def test_the_hnsw_index_serves_the_search(corpus: tuple[Node, Embedder, in
             session, [collection], query, k=5, threshold=None, allowed=None
         )
     assert [i for i, _ in approximate] == [i for i, _ in exact]
+
+
+async def test_the_catch_up_runs_once_per_process_not_on_every_search(
+    corpus: tuple[Node, Embedder, int],
+) -> None:
+    """Chunks without a vector row (from before the index) get one at a process's first search;
+    later searches send no catch-up statement at all."""
+    node, embed, collection = corpus
+    [query] = await embed([QUESTIONS[0]["question"]])
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async with node.db.transaction() as session:
+        removed = await session.execute(
+            text("DELETE FROM assistant_chunk_vectors WHERE collection_id = :c"), {"c": collection}
+        )
+        assert removed.rowcount > 0  # type: ignore[attr-defined]
+    pgvector_index._CAUGHT_UP.clear()  # as in a process started now
+    engine = node.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(3):
+            async with node.db.session() as session:
+                found = await pgvector_index.PGVECTOR.nearest(
+                    session, [collection], query, k=5, threshold=None, allowed=None
+                )
+                assert len(found) == 5
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    catch_ups = [s for s in statements if "NOT EXISTS" in s]
+    assert len(catch_ups) == 1
+    async with node.db.session() as session:
+        rows = await session.scalar(
+            text("SELECT count(*) FROM assistant_chunk_vectors WHERE collection_id = :c"),
+            {"c": collection},
+        )
+        chunks = await session.scalar(
+            select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection)
+        )
+    assert rows == chunks
 
 
 async def test_deleted_chunks_leave_the_index_with_them(corpus: tuple[Node, Embedder, int]) -> None:

@@ -6,9 +6,13 @@ from __future__ import annotations
 from urllib.parse import quote, unquote
 
 import httpx
+from sqlalchemy import select
 
+from rhenus.accounts.models import User
+from rhenus.accounts.service import Principal
 from rhenus.core.node import Node
 from rhenus.demo.web_sample import SAMPLES
+from rhenus.web import chat, chat_news
 from rhenus.web.chat_news import excerpt
 from tests.web.support import PASSWORD, agent, csrf_of, publish, sign_in
 
@@ -185,3 +189,37 @@ async def test_home_names_an_encrypted_message_without_its_content(
     assert "Verschlüsselte Nachricht" in home.text
     assert "AwgAEnAC" not in home.text
     assert home.text.index("Verschlüsselte Nachricht") < home.text.index("in clear")
+
+
+async def test_home_news_of_a_user_in_many_rooms_is_the_newest_across_them(
+    client: httpx.AsyncClient, node: Node, agent: str
+) -> None:
+    """Twelve rooms, read in one statement: the ten newest lines over all of them, newest
+    first (rooms sent to last, and named so, that equal times sort the same way)."""
+    csrf = await signed_in_as(client, "agent")
+    sent: list[str] = []
+    for number in range(12, 0, -1):
+        room = await room_with_message(client, csrf, f"Room {number:02}", f"r{number:02} a")
+        again = await client.post(
+            f"/chat/rooms/{room}/messages", data={"body": f"r{number:02} b", "csrf_token": csrf}
+        )
+        assert again.status_code == 303, again.text
+        sent += [f"r{number:02} a", f"r{number:02} b"]
+    newest_first = sent[::-1]
+    async with node.db.session() as session:
+        account = await session.scalar(select(User).where(User.username == "agent"))
+    assert account is not None
+    requester = await chat.requester_for(
+        node, Principal(account.id, account.username, account.role, False, "token")
+    )
+    news = await chat_news.latest(node, requester)
+    assert [n.excerpt for n in news] == newest_first[:10]
+    assert [n.room for n in news[:4]] == ["Room 01", "Room 01", "Room 02", "Room 02"]
+    assert {n.kind for n in news} == {"text"}
+    assert [n.excerpt for n in await chat_news.latest(node, requester, limit=3)] == (
+        newest_first[:3]
+    )
+    home = (await client.get("/")).text
+    shown = [home.index(f"<td>{body}</td>") for body in newest_first[:10]]
+    assert shown == sorted(shown)
+    assert "r06 b" not in home

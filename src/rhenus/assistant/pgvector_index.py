@@ -7,12 +7,11 @@ The chunks themselves stay as they are on both engines (their embedding as float
 the same database serves either index and a switch of ``assistant_vector_index`` needs no
 re-ingest.
 
-The ingest fills a document's rows (:func:`fill`, in the transaction that marks it done), and
-each search first catches up its collections: indexed chunks without a row get one. Each
-process remembers which documents (with the time each last changed) a collection had when it
-last did so, as :mod:`.vectors` does for its matrices, so that a search of an unchanged
-collection costs one small query more. The catch-up fills existing databases too (chunks
-ingested before the switch, or while ``memory`` was chosen).
+The ingest fills a document's rows (:func:`fill`, in the transaction that marks it done), so
+every chunk written while pgvector serves has its row. Only chunks from before that (ingested
+before migration 0015, or while ``memory`` was chosen: a switch takes a restart) can lack one,
+so the first search of each process catches up the whole database once (:func:`catch_up`,
+one statement) and later searches go straight to the index.
 
 HNSW is approximate: ``hnsw.ef_search`` is raised to 100, or twice the chunks asked for, and
 pgvector ≥ 0.8's ``hnsw.iterative_scan = strict_order`` keeps scanning when filters (the
@@ -21,13 +20,15 @@ collections, a metadata filter, a threshold) leave fewer than asked, in exact di
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.assistant.errors import SERVER_ERROR, OpenAIError
@@ -41,6 +42,11 @@ _BATCH = 500
 _FILLED: dict[tuple[str, int], tuple[tuple[int, datetime], ...]] = {}
 _AVAILABLE: dict[str, bool] = {}
 _LOCK = threading.Lock()
+_CAUGHT_UP: set[str] = set()  # the databases this process has caught up
+# One per event loop: an asyncio.Lock may only be waited on in the loop it first waited in.
+_CATCH_UP_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 _VECTOR = "CAST(CAST(:query AS real[]) AS vector(512))"
 # No join to the chunks or documents: it would keep the planner from the HNSW index. Rows
@@ -54,12 +60,14 @@ _SIMILARITIES = text(
     "SELECT chunk_id, 1 - (embedding <=> CAST(CAST(:query AS real[]) AS vector(512))) "
     "FROM assistant_chunk_vectors WHERE chunk_id = ANY(:ids)"
 )
-_MISSING = text(
+_MISSING = (
     "SELECT c.id, c.embedding FROM assistant_chunks AS c "
     "JOIN assistant_documents AS d ON d.id = c.document_id "
-    "WHERE c.collection_id = :collection AND d.status = 'done' AND NOT EXISTS "
+    "WHERE {collection} d.status = 'done' AND NOT EXISTS "
     "(SELECT 1 FROM assistant_chunk_vectors AS v WHERE v.chunk_id = c.id) ORDER BY c.id"
 )
+_MISSING_IN = text(_MISSING.format(collection="c.collection_id = :collection AND"))
+_MISSING_ANYWHERE = text(_MISSING.format(collection=""))
 _INSERT = text(
     "INSERT INTO assistant_chunk_vectors (chunk_id, collection_id, embedding) "
     "SELECT c.id, c.collection_id, CAST(CAST(:embedding AS real[]) AS vector(512)) "
@@ -116,7 +124,7 @@ class PgVectorIndex:
         threshold: float | None,
         allowed: set[int] | None,
     ) -> list[tuple[int, float]]:
-        await fill(session, collections)
+        await catch_up(session)
         filters, params = "", {"collections": list(collections), "query": _floats(query), "k": k}
         if threshold is not None:
             filters += f" AND 1 - (v.embedding <=> {_VECTOR}) >= :threshold"
@@ -146,7 +154,7 @@ class PgVectorIndex:
     ) -> dict[int, float]:
         if not ids:
             return {}
-        await fill(session, collections)
+        await catch_up(session)
         rows = await session.execute(_SIMILARITIES, {"ids": list(ids), "query": _floats(query)})
         return {int(i): float(s) for i, s in rows}
 
@@ -171,20 +179,43 @@ async def fill(session: AsyncSession, collections: Sequence[int]) -> int:
         with _LOCK:
             if _FILLED.get((url, collection_id)) == key:
                 continue
-        missing = await session.execute(_MISSING, {"collection": collection_id})
-        values = [
-            {"chunk_id": int(chunk_id), "embedding": _floats(np.frombuffer(blob, dtype="<f4"))}
-            for chunk_id, blob in missing
-            if len(blob) == 4 * DIMENSIONS  # another model's vectors: not for this column
-        ]
-        for start in range(0, len(values), _BATCH):
-            await session.execute(_INSERT, values[start : start + _BATCH])
-        added += len(values)
+        added += await _add_missing(session, _MISSING_IN, {"collection": collection_id})
         with _LOCK:
             _FILLED[(url, collection_id)] = key
     if added and "database" not in session.info:  # a read session: nobody else commits it
         await session.commit()
     return added
+
+
+async def catch_up(session: AsyncSession) -> int:
+    """Once per process and database, give every indexed chunk without a vector row its row;
+    returns how many were added (0 on every later call).
+
+    Committed here when the session has no transaction of its own, as :func:`fill` does."""
+    url = _url(session)
+    if url in _CAUGHT_UP:
+        return 0
+    lock = _CATCH_UP_LOCKS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:  # concurrent first searches: one catches up, the others wait for it
+        if url in _CAUGHT_UP:
+            return 0
+        added = await _add_missing(session, _MISSING_ANYWHERE, {})
+        if added and "database" not in session.info:
+            await session.commit()
+        _CAUGHT_UP.add(url)
+    return added
+
+
+async def _add_missing(session: AsyncSession, missing: TextClause, params: dict[str, int]) -> int:
+    rows = await session.execute(missing, params)
+    values = [
+        {"chunk_id": int(chunk_id), "embedding": _floats(np.frombuffer(blob, dtype="<f4"))}
+        for chunk_id, blob in rows
+        if len(blob) == 4 * DIMENSIONS  # another model's vectors: not for this column
+    ]
+    for start in range(0, len(values), _BATCH):
+        await session.execute(_INSERT, values[start : start + _BATCH])
+    return len(values)
 
 
 def _floats(vector: NDArray[np.float32]) -> list[float]:

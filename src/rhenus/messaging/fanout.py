@@ -32,15 +32,15 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from rhenus.messaging.events import Notifier
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger("rhenus.messaging.fanout")
 
@@ -71,6 +71,16 @@ def channel_name(node_name: str) -> str:
 def watch(notifier: Notifier) -> None:
     """Report this process's parked syncs as ``rhenus_matrix_syncs_waiting``."""
     SYNCS_WAITING.set_function(notifier.parked)
+
+
+def _redis(url: str, *, retries: int, **options: Any) -> Redis:
+    """A client of ``url`` retrying ``retries`` times at once on a fresh connection."""
+    # Imported here: redis weighs ~20 MiB and a single-worker node never talks to it.
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return Redis.from_url(url, retry=Retry(NoBackoff(), retries), **options)
 
 
 class _Health:
@@ -134,13 +144,13 @@ class Fanout:
             self._dropped.failed(RuntimeError(f"{QUEUE_SIZE} wake-ups already waiting"))
 
     async def _publish_loop(self) -> None:
-        client = Redis.from_url(
+        client = _redis(
             self.url,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=PUBLISH_TIMEOUT,
             # One immediate retry on a fresh connection: after a Redis restart the pooled one
             # is dead, and that is no reason to drop a wake-up.
-            retry=Retry(NoBackoff(), 1),
+            retries=1,
         )
         try:
             while True:
@@ -211,11 +221,11 @@ class Fanout:
     async def _subscribe_loop(self) -> None:
         delay = BACKOFF_FIRST
         while True:
-            client = Redis.from_url(
+            client = _redis(
                 self.url,
                 socket_connect_timeout=CONNECT_TIMEOUT,
                 socket_keepalive=True,
-                retry=Retry(NoBackoff(), 0),  # a failure must show: this loop reconnects
+                retries=0,  # a failure must show: this loop reconnects
             )
             since = time.monotonic()
             try:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -131,6 +132,17 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("sender", "txn_device", "txn_id", name="uq_matrix_events_txn"),
         Index("ix_matrix_events_room_stream", "room_id", "stream_ordering"),
+        # The room's state at a position (initial sync, /context) reads state events only:
+        # 0.05 ms instead of 21 ms at 100,000 messages (docs/messaging.md, "Benchmark").
+        Index(
+            "ix_matrix_events_state",
+            "room_id",
+            "type",
+            "state_key",
+            "stream_ordering",
+            sqlite_where=text("state_key IS NOT NULL"),
+            postgresql_where=text("state_key IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 

@@ -15,24 +15,37 @@ room", "End-to-End Encryption" → "Extensions to /sync".
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import Database
-from rhenus.messaging import authrules, devices, events, filters, keys, rooms, sync_extras
+from rhenus.messaging import (
+    authrules,
+    devices,
+    events,
+    filters,
+    keys,
+    rooms,
+    sync_extras,
+    sync_rooms,
+)
 from rhenus.messaging.auth import Requester
 from rhenus.messaging.errors import invalid_param
 from rhenus.messaging.events import Notifier, client_event, stripped
 from rhenus.messaging.models import Event, RoomState
-from rhenus.messaging.schemas import RoomEventFilter, RoomFilter, SyncFilter
+from rhenus.messaging.schemas import RoomEventFilter, SyncFilter
+from rhenus.messaging.sync_rooms import MAX_LIMIT
+
+# Tokens live in sync_tokens; web pages and other APIs reach them as ``sync.<name>``.
+from rhenus.messaging.sync_tokens import SyncToken as SyncToken
+from rhenus.messaging.sync_tokens import parse_sync_token as parse_sync_token
+from rhenus.messaging.sync_tokens import parse_token as parse_token
+from rhenus.messaging.sync_tokens import token as token
 from rhenus.messaging.typing_notices import Typing
 
-DEFAULT_TIMELINE = 10
-MAX_LIMIT = 1000
 MAX_TIMEOUT_MS = 5 * 60 * 1000
 _INVITE_STATE = {
     "m.room.create",
@@ -45,130 +58,7 @@ _INVITE_STATE = {
 }
 
 
-_TOKEN = re.compile(r"^s([0-9]+)(?:_([0-9]+)_([0-9]+)(?:_([0-9]+)_([0-9]+))?)?$")
-
-
-class SyncToken(NamedTuple):
-    """A cut of the streams a sync reads: events, device lists, the device's inbox, account
-    data and receipts, typing."""
-
-    events: int
-    device_lists: int = 0
-    to_device: int = 0
-    account: int = 0
-    typing: int = 0
-
-    def __str__(self) -> str:
-        return "s" + "_".join(str(part) for part in self)
-
-
-def token(position: int) -> str:
-    return f"s{position}"
-
-
-def parse_sync_token(value: str) -> SyncToken:
-    match = _TOKEN.match(value)
-    if match is None:
-        raise invalid_param(f"{value!r} is not a token of this server")
-    return SyncToken(*(int(part or 0) for part in match.groups()))
-
-
-def parse_token(value: str) -> int:
-    """The event position of a pagination token (a sync's ``next_batch`` is one too)."""
-    return parse_sync_token(value).events
-
-
 # ---- sync ---------------------------------------------------------------------------------
-
-
-async def _membership_at(
-    session: AsyncSession, room_id: str, user: str, position: int
-) -> str | None:
-    content = await session.scalar(
-        select(Event.content)
-        .where(
-            Event.room_id == room_id,
-            Event.type == authrules.MEMBER,
-            Event.state_key == user,
-            Event.stream_ordering <= position,
-        )
-        .order_by(Event.stream_ordering.desc())
-        .limit(1)
-    )
-    return None if content is None else str(content.get("membership"))
-
-
-async def _timeline(
-    session: AsyncSession, room_id: str, lower: int, upper: int, flt: RoomEventFilter, limit: int
-) -> tuple[list[Event], bool]:
-    rows = await session.scalars(
-        select(Event)
-        .where(
-            Event.room_id == room_id,
-            Event.stream_ordering > lower,
-            Event.stream_ordering <= upper,
-            filters.event_types(flt),
-        )
-        .order_by(Event.stream_ordering.desc())
-        .limit(limit + 1)
-    )
-    found = list(rows.all())
-    return list(reversed(found[:limit])), len(found) > limit
-
-
-async def _state_between(
-    session: AsyncSession, room_id: str, lower: int, before: int
-) -> list[Event]:
-    """The latest state event per key that changed in (lower, before)."""
-    state = await events.state_at(session, room_id=room_id, before=before)
-    return [e for e in state if e.stream_ordering > lower]
-
-
-async def _room_block(
-    session: AsyncSession,
-    *,
-    room_id: str,
-    lower: int | None,
-    upper: int,
-    full_state: bool,
-    flt: RoomFilter,
-    device: tuple[str, str],
-) -> dict[str, Any] | None:
-    """A joined or left room's section; None if nothing happened in it since ``lower``."""
-    limit = min(
-        flt.timeline.limit if flt.timeline.limit is not None else DEFAULT_TIMELINE, MAX_LIMIT
-    )
-    timeline, limited = await _timeline(session, room_id, lower or 0, upper, flt.timeline, limit)
-    if lower is not None and not timeline and not full_state:
-        return None
-    start = timeline[0].stream_ordering if timeline else upper + 1
-    if lower is None or full_state:
-        state = await events.state_at(session, room_id=room_id, before=start)
-    elif limited:
-        state = await _state_between(session, room_id, lower, start)
-    else:
-        state = []
-    return {
-        "timeline": {
-            "events": [client_event(e, with_room_id=False, device=device) for e in timeline],
-            "limited": limited,
-            "prev_batch": token(start - 1),
-        },
-        "state": {"events": [client_event(e, with_room_id=False, device=device) for e in state]},
-    }
-
-
-async def _summary(session: AsyncSession, room_id: str) -> dict[str, Any]:
-    rows = await session.execute(
-        select(RoomState.membership, func.count())
-        .where(RoomState.room_id == room_id, RoomState.type == authrules.MEMBER)
-        .group_by(RoomState.membership)
-    )
-    counts = {m: n for m, n in rows.all()}
-    return {
-        "m.joined_member_count": counts.get("join", 0),
-        "m.invited_member_count": counts.get("invite", 0),
-    }
 
 
 async def compute(
@@ -202,12 +92,12 @@ async def compute(
         before = (
             None
             if since is None or not changed
-            else await _membership_at(session, room_id, user, since)
+            else await sync_rooms.membership_at(session, room_id, user, since)
         )
         if membership == "join":
             newly = since is None or (changed and before != "join")
             joined[room_id] = newly
-            block = await _room_block(
+            block = await sync_rooms.room_block(
                 session,
                 room_id=room_id,
                 lower=None if newly else since,
@@ -218,7 +108,7 @@ async def compute(
             )
             if block is not None:
                 block.update(ephemeral={"events": []}, account_data={"events": []})
-                block["summary"] = await _summary(session, room_id)
+                block["summary"] = await sync_rooms.summary(session, room_id)
                 block["unread_notifications"] = {"highlight_count": 0, "notification_count": 0}
                 join[room_id] = block
         elif membership == "invite" and changed:
@@ -234,7 +124,7 @@ async def compute(
             and changed
             and (since is not None or flt.room.include_leave)
         ):
-            block = await _leave_block(
+            block = await sync_rooms.leave_block(
                 session, room_id, user, since, before, changed_at, flt, device
             )
             leave[room_id] = block
@@ -269,7 +159,7 @@ async def compute(
             join[room_id] = {
                 "timeline": {"events": [], "limited": False, "prev_batch": token(upper)},
                 "state": {"events": []},
-                "summary": await _summary(session, room_id),
+                "summary": await sync_rooms.summary(session, room_id),
                 "unread_notifications": {"highlight_count": 0, "notification_count": 0},
             }
         join[room_id]["ephemeral"] = {"events": sections["ephemeral"]}
@@ -292,52 +182,6 @@ async def compute(
         ),
     }
     return body, news
-
-
-async def _leave_block(
-    session: AsyncSession,
-    room_id: str,
-    user: str,
-    since: int | None,
-    before: str | None,
-    left_at: int,
-    flt: SyncFilter,
-    device: tuple[str, str],
-) -> dict[str, Any]:
-    """A room the user left, was kicked or banned from since ``since``: what they may see of it
-    (nothing but their own membership if they were never joined, e.g. a rejected invite)."""
-    joined_in_window = await session.scalar(
-        select(Event.stream_ordering)
-        .where(
-            Event.room_id == room_id,
-            Event.type == authrules.MEMBER,
-            Event.state_key == user,
-            Event.stream_ordering > (since or 0),
-            Event.stream_ordering < left_at,
-            Event.content["membership"].as_string() == "join",
-        )
-        .order_by(Event.stream_ordering)
-        .limit(1)
-    )
-    if before == "join" or (since is None and joined_in_window is not None):
-        lower = since
-    elif joined_in_window is not None:
-        lower = joined_in_window - 1
-    else:
-        own = await session.get(Event, left_at)
-        assert own is not None
-        shown = [client_event(own, with_room_id=False, device=device)]
-        return {"timeline": {"events": shown, "limited": False}, "state": {"events": []}}
-    block = await _room_block(
-        session,
-        room_id=room_id,
-        lower=lower,
-        upper=left_at,
-        full_state=False,
-        flt=flt.room,
-        device=device,
-    )
-    return block or {"timeline": {"events": [], "limited": False}, "state": {"events": []}}
 
 
 async def sync(

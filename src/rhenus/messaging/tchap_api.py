@@ -1,7 +1,7 @@
 """Matrix routes of the Tchap rules: e-mail registration (``register/email/requestToken``, the
 mailed link ``register/email/submitToken``), bound addresses (``account/3pid``), account
 renewal (``/_matrix/client/unstable/account_validity/…``, as Synapse serves them), invitations
-by e-mail (called by ``rooms_api.invite``), and the admin API of account expiry.
+by e-mail (called by ``membership_api.invite``), and the admin API of account expiry.
 
 Mails are sent after the transaction that made their token committed, never while it holds
 the database's write lock; a mail that cannot be sent is answered 500 ``M_UNKNOWN`` (the client

@@ -12,23 +12,26 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pycountry
-from pyshacl import validate
-from rdflib import Graph, Namespace
-from rdflib.namespace import SH
 from stdnum import lei
 from stdnum.eu import vat
 
 from rhenus.core.geo import EU_MEMBER_STATES
 from rhenus.trust.credentials import expanded
 
-GX = Namespace("https://w3id.org/gaia-x/development#")
+if TYPE_CHECKING:
+    from rdflib import Graph
+
+# rdflib and pyshacl (~45 MiB together) are imported on the first check, not at start-up:
+# a node that never reads a self-description never needs them.
 
 
 @cache
 def shapes() -> Graph:
+    from rdflib import Graph
+
     graph = Graph()
     graph.parse(
         data=resources.files("rhenus.trust").joinpath("data", "shapes.ttl").read_text(),
@@ -39,6 +42,8 @@ def shapes() -> Graph:
 
 def as_graph(credential: dict[str, Any]) -> Graph:
     """The credential as RDF, its contexts taken from package data."""
+    from rdflib import Graph
+
     graph = Graph()
     graph.parse(data=json.dumps(expanded(credential)), format="json-ld")
     return graph
@@ -46,6 +51,10 @@ def as_graph(credential: dict[str, Any]) -> Graph:
 
 def shacl_errors(credential: dict[str, Any]) -> list[str]:
     """The SHACL violations of a credential, one message each (empty when it conforms)."""
+    from pyshacl import validate
+    from rdflib import Graph
+    from rdflib.namespace import SH
+
     conforms, report, _ = validate(as_graph(credential), shacl_graph=shapes(), inference="none")
     if conforms:
         return []

@@ -1,8 +1,9 @@
 """What is new in the chat, for the home page: the latest messages of the rooms the user is in
 and the invitations waiting for them, newest first.
 
-Read through the messaging services exactly as the chat pages read a room (``sync.messages``,
-with its history visibility), so the home page never shows a line the room page would refuse.
+Read through the messaging services with the history visibility the chat pages' room view has
+(``messaging.overview``: joined rooms, read in full), so the home page never shows a line the
+room page would refuse; one statement for all the rooms' messages, one for the invitations.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rhenus.core.node import Node
-from rhenus.messaging import authrules, events, sync
+from rhenus.messaging import events, overview
 from rhenus.messaging.auth import Requester
-from rhenus.messaging.schemas import RoomEventFilter
 from rhenus.web import chat
 
 LIMIT = 10  # lines on the home page
@@ -45,37 +45,26 @@ def excerpt(body: str, limit: int = EXCERPT) -> str:
 async def latest(node: Node, requester: Requester, *, limit: int = LIMIT) -> list[News]:
     """The newest ``limit`` messages and invitations of the user's rooms, newest first."""
     found: list[News] = []
+    me = requester.user_id
     server_name = node.settings.matrix_server_name
     mine = await chat.my_rooms(node, requester)
+    invited = [room.room_id for room in mine if room.membership == "invite"]
     async with events.snapshot(node.db) as session:
-        for room in mine:
-            if room.membership == "invite":
-                invite = await events.current_state_event(
-                    session,
-                    room_id=room.room_id,
-                    type=authrules.MEMBER,
-                    state_key=requester.user_id,
-                )
-                if invite is not None:
-                    at = datetime.fromtimestamp(invite.origin_server_ts / 1000, tz=UTC)
-                    found.append(News(room.room_id, room.name, "invite", room.inviter, at))
+        invites = await overview.membership_events(session, user=me, room_ids=invited)
+        # Each room's newest ``limit`` are enough: no room can have more in the top ``limit``.
+        newest = await overview.newest_events(session, user=me, types=MESSAGE_TYPES, per_room=limit)
+    for room in mine:  # in the rooms' order, which breaks ties of time below
+        if room.membership == "invite":
+            invite = invites.get(room.room_id)
+            if invite is not None:
+                at = datetime.fromtimestamp(invite.origin_server_ts / 1000, tz=UTC)
+                found.append(News(room.room_id, room.name, "invite", room.inviter, at))
+            continue
+        for event in newest.get(room.room_id, []):
+            line = chat.item(events.client_event(event), me, server_name)
+            if line is None:  # redacted
                 continue
-            # Each room's newest ``limit`` are enough: no room can have more in the top ``limit``.
-            page = await sync.messages(
-                session,
-                requester=requester,
-                room_id=room.room_id,
-                from_token=None,
-                to_token=None,
-                direction="b",
-                limit=limit,
-                flt=RoomEventFilter(types=MESSAGE_TYPES),
-            )
-            for event in page["chunk"]:
-                line = chat.item(event, requester.user_id, server_name)
-                if line is None:  # redacted
-                    continue
-                text = excerpt(line.body) if line.kind != "encrypted" else ""
-                found.append(News(room.room_id, room.name, line.kind, line.sender, line.at, text))
+            text = excerpt(line.body) if line.kind != "encrypted" else ""
+            found.append(News(room.room_id, room.name, line.kind, line.sender, line.at, text))
     found.sort(key=lambda n: n.at, reverse=True)
     return found[:limit]

@@ -19,7 +19,8 @@ from typing import BinaryIO
 
 import anyio.to_thread
 
-from rhenus.core.blobs import _ADDRESS, BlobNotFound, BlobStore
+from rhenus.core.blobs.errors import BlobNotFound
+from rhenus.core.blobs.store import _ADDRESS, BlobStore
 from rhenus.core.keys import Keyring
 
 _READ = 1024 * 1024

@@ -29,7 +29,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from rhenus.core.blobs import _ADDRESS, BlobNotFound, BlobStore
+from rhenus.core.blobs.errors import BlobNotFound
+from rhenus.core.blobs.store import _ADDRESS, BlobStore
 from rhenus.core.keys import Keyring
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from rhenus.core.errors import Problem
 from rhenus.core.http import api_router
 from rhenus.core.node import Node, NodeDep
 from rhenus.dataspace.callers import DspCaller, answer
-from rhenus.dataspace.catalogue import dcat, dsp, service
+from rhenus.dataspace.catalogue import dsp, service
 from rhenus.dataspace.catalogue.schemas import DatasetIn, DatasetOut, OfferIn, OfferOut
 from rhenus.trust.did import did_for_url
 
@@ -127,6 +127,9 @@ async def dcat_ap_jsonld(node: NodeDep) -> Response:
 
 
 async def _dcat(node: Node, fmt: str) -> str:
+    # Imported on the first export: rdflib weighs ~20 MiB that no other route needs.
+    from rhenus.dataspace.catalogue import dcat
+
     async with node.db.session() as session:
         published = await service.list_datasets(session, status="published")
     graph = dcat.catalogue_graph(

@@ -26,15 +26,17 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-import duckdb
 
 from rhenus.core.blobs import BlobStore
 from rhenus.core.blobs.spool import create
 from rhenus.dataspace.pools import engine, plaintext
+
+if TYPE_CHECKING:
+    import duckdb  # imported by the first query (see engine)
 
 _IDLE = 2  # idle connections kept per entry and limits
 

@@ -20,9 +20,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+# duckdb (~25 MiB resident) is imported by the first query, not when the node starts.
+if TYPE_CHECKING:
+    import duckdb
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ def connect(
     loaded, and removed at once with ``remove``; a Parquet file as a view read in place), its
     rows counted against ``limits.max_rows``. Each :func:`query` on it is timed alone, so one
     connection may serve several queries under the same limits, one at a time."""
+    import duckdb
+
     quoted = str(path).replace("'", "''")  # our own temporary file's name, quoted anyway
     conn = duckdb.connect(":memory:", config=_config(limits))
     interrupted = threading.Event()
@@ -120,6 +124,8 @@ def query(
 ) -> list[tuple[Any, ...]]:
     """The rows of ``sql`` on a connection from :func:`connect`, stopped after ``seconds``
     (default ``limits.seconds``); :class:`QueryFailed` (then do not use the connection again)."""
+    import duckdb
+
     if seconds is not None and seconds <= 0:
         raise _late(limits)
     interrupted = threading.Event()
@@ -156,6 +162,8 @@ def _load(
     conn: duckdb.DuckDBPyConnection, path: Path, quoted: str, limits: Limits, remove: bool
 ) -> tuple[Any, ...] | None:
     """Load a CSV dataset into the table ``data`` (and remove its file); its row count."""
+    import duckdb
+
     try:
         conn.execute(
             f"CREATE TABLE data AS SELECT * FROM read_csv('{quoted}') "  # noqa: S608
@@ -178,6 +186,8 @@ def _load(
 def _view(conn: duckdb.DuckDBPyConnection, quoted: str) -> tuple[Any, ...] | None:
     """The view ``data`` over a Parquet dataset, read in place; its row count (from the
     file's metadata: nothing is scanned)."""
+    import duckdb
+
     try:
         # In this order: DuckDB accepts allowed_paths only while external access is enabled.
         conn.execute(f"SET allowed_paths = ['{quoted}']")

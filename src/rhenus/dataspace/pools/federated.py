@@ -14,19 +14,21 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlglot import exp
 
 from rhenus.core.errors import Problem
 from rhenus.core.node import Node
 from rhenus.dataspace.contracts import agreements
 from rhenus.dataspace.machine import Role
 from rhenus.dataspace.pools import client, service
+from rhenus.dataspace.pools.query_plan import Refused
 from rhenus.dataspace.pools.schemas import QueryMessage
-from rhenus.dataspace.pools.sql_guard import AGGREGATES, Refused, parse_one
 from rhenus.trust.did import DidResolver
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 MERGEABLE = frozenset({"count", "sum", "avg", "min", "max"})
 
@@ -43,6 +45,11 @@ class Part:
 def partial_query(sql: str) -> tuple[str, list[Part]]:
     """The query each provider runs, and how to merge its rows; :class:`Refused` for a query
     whose aggregates cannot be merged across providers."""
+    # The parser (sqlglot) is imported with the first query, not when the node starts.
+    from sqlglot import exp
+
+    from rhenus.dataspace.pools.sql_parse import AGGREGATES, parse_one
+
     select = parse_one(sql)
     for part in ("having", "order", "limit", "offset"):
         if select.args.get(part):

@@ -23,14 +23,17 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
-import duckdb
 
 from rhenus.core.blobs import BlobStore
 from rhenus.core.blobs.ranges import Sink
 from rhenus.dataspace.pools import engine
+
+if TYPE_CHECKING:
+    import duckdb  # imported by the first query (see engine)
 
 logger = logging.getLogger(__name__)
 MAGIC = b"PAR1"
@@ -121,6 +124,8 @@ def merged(ranges: list[tuple[int, int]], size: int, gap: int = _GAP) -> list[tu
 def column_chunks(path: Path) -> dict[str, list[tuple[int, int]]]:
     """Where the chunks (dictionary and data pages, bloom filters, page indexes) of each
     top-level column lie in the Parquet file at ``path``, read from its footer alone."""
+    import duckdb
+
     quoted = str(path).replace("'", "''")
     with _META_LOCK:
         global _meta
@@ -177,6 +182,8 @@ async def materialise(
         await _decrypt(blobs, sha256, fd, layout, [(0, size)])
         return layout
     await _decrypt(blobs, sha256, fd, layout, [(size - 8 - footer, size - 8)])
+    import duckdb
+
     try:
         layout.chunks = await anyio.to_thread.run_sync(column_chunks, path)
     except duckdb.Error as exc:

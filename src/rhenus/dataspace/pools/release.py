@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from rhenus.core.audit import canonical_json
-from rhenus.dataspace.pools.sql_guard import Plan
+from rhenus.dataspace.pools.query_plan import Plan
 
 _RANDOM = secrets.SystemRandom()
 

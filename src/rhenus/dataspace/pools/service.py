@@ -32,9 +32,10 @@ from rhenus.dataspace.machine import Role
 from rhenus.dataspace.policy import service as policy
 from rhenus.dataspace.policy.compute import DEFAULT_AGGREGATES, MICRO, shown
 from rhenus.dataspace.policy.schemas import AccessRequest, ComputeFacts
-from rhenus.dataspace.pools import engine, release, sql_guard
+from rhenus.dataspace.pools import engine, release
 from rhenus.dataspace.pools.cache import PlaintextCache, run_query
 from rhenus.dataspace.pools.models import PoolBudget, PoolQuery
+from rhenus.dataspace.pools.query_plan import Plan, Refused
 from rhenus.dataspace.pools.schemas import QUERY_RESULT, QueryMessage
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Accepted:
     dataset_id: str
     dataset_sha256: str
     media_type: str
-    plan: sql_guard.Plan
+    plan: Plan
     limits: engine.Limits
     epsilon_micro: int | None
     epsilon_left_micro: int | None
@@ -130,12 +131,15 @@ async def accept(
     bounds = None
     if private:
         bounds = {name: (pair[0], pair[1]) for name, pair in (message.bounds or {}).items()}
+    # The guard (sqlglot) is imported with the first query, not when the node starts.
+    from rhenus.dataspace.pools import sql_guard
+
     try:
         plan = sql_guard.plan(
             message.query, min_group_size=k, allowed=terms.aggregates or DEFAULT_AGGREGATES,
             bounds=bounds,
         )  # fmt: skip
-    except sql_guard.Refused as exc:
+    except Refused as exc:
         raise await refuse(400, str(exc)) from None
 
     limits = engine.Limits(

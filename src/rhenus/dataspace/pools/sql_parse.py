@@ -5,11 +5,29 @@ SELECT, the allow-lists of what it may be made of, and the plan the guard turns 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+
+from rhenus.dataspace.pools.query_plan import Output, Plan, Refused
+
+__all__ = [
+    "AGGREGATES",
+    "ALIAS",
+    "CONDITION",
+    "DP_AGGREGATES",
+    "HAVING",
+    "HIDDEN",
+    "SELECT_PARTS",
+    "TABLE",
+    "Output",
+    "Plan",
+    "Refused",
+    "name_of",
+    "parse_one",
+    "shown",
+]
 
 TABLE = "data"
 HIDDEN = "__rhenus_"
@@ -50,38 +68,6 @@ HAVING = frozenset(
 SELECT_PARTS = frozenset({"expressions", "from_", "where", "group", "having", "order", "limit",
                            "offset", "kind"})  # fmt: skip
 ALIAS = re.compile(r"[A-Za-z_][A-Za-z0-9_ ()*.,-]{0,63}")
-
-
-class Refused(ValueError):
-    """The query is not one the guard lets run; the message says why, for the consumer."""
-
-
-@dataclass(frozen=True)
-class Output:
-    """One column of the released result: a group key, or an aggregate.
-
-    ``sql`` are its positions in the rows the rewritten query returns: one, or two for an
-    average under differential privacy (the sum and the count it is computed from)."""
-
-    name: str
-    function: str  # "" for a group key
-    sql: tuple[int, ...]
-    bounds: tuple[float, float] | None = None  # clamping bounds (differential privacy)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The query to run and how to read its rows back."""
-
-    sql: str
-    outputs: tuple[Output, ...]
-    size_at: int  # position of __rhenus_n: the rows of the group that went into the aggregates
-    excluded_at: int  # position of __rhenus_out: the group's rows the filter left out
-    min_group_size: int
-    aggregates: frozenset[str]
-    private: bool  # noise is added (differential privacy)
-    measurements: int = 0  # noisy values per group (the query's ε is split between them)
-    columns: frozenset[str] = field(default_factory=frozenset)  # the dataset columns it reads
 
 
 def shown(node: exp.Expr) -> str:
