@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from rhenus.messaging import authrules
 from rhenus.messaging.models import Event, RoomState
@@ -23,21 +24,24 @@ async def newest_events(
 ) -> dict[str, list[Event]]:
     """The newest ``per_room`` events of ``types`` in each room ``user`` has joined, newest
     first, by room id (rooms without such events are left out)."""
-    joined = select(RoomState.room_id).where(
-        RoomState.type == authrules.MEMBER,
-        RoomState.state_key == user,
-        RoomState.membership == "join",
-    )
-    rank = func.row_number().over(partition_by=Event.room_id, order_by=Event.stream_ordering.desc())
-    ranked = (
-        select(Event.stream_ordering, rank.label("rank"))
-        .where(Event.room_id.in_(joined), Event.type.in_(types))
-        .subquery()
+    # For each joined room, its newest events through the (room_id, stream_ordering) index and
+    # a LIMIT: a window function over the rooms would read every event of every room.
+    newest = aliased(Event)
+    per_room_newest = (
+        select(newest.stream_ordering)
+        .where(newest.room_id == RoomState.room_id, newest.type.in_(types))
+        .order_by(newest.stream_ordering.desc())
+        .limit(per_room)
+        .correlate(RoomState)
     )
     rows = await session.scalars(
         select(Event)
-        .join(ranked, ranked.c.stream_ordering == Event.stream_ordering)
-        .where(ranked.c.rank <= per_room)
+        .join(RoomState, Event.stream_ordering.in_(per_room_newest))
+        .where(
+            RoomState.type == authrules.MEMBER,
+            RoomState.state_key == user,
+            RoomState.membership == "join",
+        )
         .order_by(Event.room_id, Event.stream_ordering.desc())
     )
     found: dict[str, list[Event]] = {}
