@@ -47,7 +47,7 @@ router = APIRouter(prefix="/v1", route_class=OpenAIRoute, tags=["assistant"], re
 router.include_router(usage_router)  # GET /v1/usage
 
 
-def _assistant(request: Request) -> Assistant:
+async def _assistant(request: Request) -> Assistant:
     assistant: Assistant = request.app.state.assistant
     return assistant
 

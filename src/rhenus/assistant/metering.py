@@ -188,7 +188,7 @@ class Meter:
         return Call(self.node, record_id)
 
 
-def _meter(request: Request, node: NodeDep, principal: CurrentUser) -> Meter:
+async def _meter(request: Request, node: NodeDep, principal: CurrentUser) -> Meter:
     return Meter(node, request.app.state.assistant, principal)
 
 

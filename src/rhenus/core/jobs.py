@@ -18,13 +18,14 @@ import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, Select, String, Text, func, or_, select, update
+from sqlalchemy import JSON, Integer, Select, String, Text, delete, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from rhenus.core.db import Base, Database, utcnow
 
@@ -87,6 +88,41 @@ async def renew_lease(session: AsyncSession, job_id: int) -> None:
     await session.execute(update(Job).where(Job.id == job_id).values(lease_until=utcnow() + LEASE))
 
 
+@dataclass
+class _Running:
+    """The job the current task runs, and whether a transaction of its handler ended it."""
+
+    job_id: int
+    finished: bool = False
+
+
+_RUNNING: ContextVar[_Running | None] = ContextVar("rhenus_running_job", default=None)
+
+
+def finish(session: AsyncSession) -> None:
+    """End the job this task runs inside the caller's transaction: its effects and its removal
+    commit together, so a crash between them cannot run them twice, and the runner saves the
+    write unit it would spend removing the job afterwards. Outside a job, nothing happens."""
+    running = _RUNNING.get()
+    if running is None or running.finished:
+        return
+    ending: set[int] = session.info.setdefault("finish_jobs", set())
+    if running.job_id not in ending:
+        ending.add(running.job_id)
+        session.info.setdefault("after_commit", []).append(lambda: _mark(running))
+
+
+def _mark(running: _Running) -> None:
+    running.finished = True
+
+
+@event.listens_for(Session, "before_commit")
+def _remove_finished(session: Session) -> None:
+    ending = session.info.pop("finish_jobs", None)
+    if ending:
+        session.execute(delete(Job).where(Job.id.in_(ending)))
+
+
 @dataclass(frozen=True)
 class Handler:
     """What to do for a kind of job, and what to do when it keeps failing."""
@@ -107,6 +143,8 @@ class JobRunner:
         self.db, self.handlers, self.poll = db, dict(handlers), poll
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._done: set[int] = set()  # done jobs waiting for their removal
+        self._removing = False
         _RUNNERS[db] = self
 
     def start(self, job: Job) -> None:
@@ -146,6 +184,8 @@ class JobRunner:
 
     async def _run(self, job: Job) -> None:
         handler = self.handlers[job.kind]
+        running = _Running(job.id)
+        token = _RUNNING.set(running)
         try:
             await handler.run(job.payload)
         except Exception as exc:  # any failure is retried, then given up on
@@ -167,13 +207,31 @@ class JobRunner:
                     )
                 )
             return
-        await self._delete(job.id)
+        finally:
+            _RUNNING.reset(token)
+        if not running.finished:
+            await self._delete(job.id)
 
     async def _delete(self, job_id: int) -> None:
-        async with self.db.transaction() as session:
-            job = await session.get(Job, job_id)
-            if job is not None:
-                await session.delete(job)
+        """Remove a job that is done. Jobs done while a removal waits for its write turn go in
+        that removal's statement, so that under load one write unit ends many jobs; a done job
+        stays leased until removed, so no runner takes it up meanwhile."""
+        self._done.add(job_id)
+        if self._removing:
+            return  # the removal under way takes this one too
+        self._removing = True
+        try:
+            while self._done:
+                ids = self._done
+                try:
+                    async with self.db.transaction() as session:
+                        ids, self._done = self._done, set()
+                        await session.execute(delete(Job).where(Job.id.in_(ids)))
+                except Exception:
+                    self._done |= ids  # the next removal tries them again
+                    raise
+        finally:
+            self._removing = False
 
     async def run_due(self, limit: int = 50) -> int:
         """Wait for the jobs started at commit, then run the jobs due now (concurrently); how

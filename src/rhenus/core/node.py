@@ -46,7 +46,9 @@ class Node:
         await self.db.dispose()
 
 
-def get_node(request: Request) -> Node:
+async def get_node(request: Request) -> Node:
+    # async on purpose, as every dependency here: FastAPI runs a plain ``def`` dependency in
+    # its thread pool, a thread hop per request for a dictionary look-up.
     node: Node = request.app.state.node
     return node
 

@@ -91,6 +91,9 @@ class ProcessDriver(ABC):
             self._http = None
 
     def follow(self, session: AsyncSession, pid: str, actions: list[str]) -> None:
+        """Run ``actions`` after the commit. The job deciding so (if any) ends in the same
+        transaction, like every job that hands its work on (:func:`jobs.finish`)."""
+        jobs.finish(session)
         if actions:
             jobs.enqueue(
                 session,
@@ -137,6 +140,7 @@ class ProcessDriver(ABC):
         self, session: AsyncSession, pid: str, url: str, body: dict[str, Any], then: list[str]
     ) -> None:
         """Deliver ``body`` after the commit; then run the actions ``then``."""
+        jobs.finish(session)
         jobs.enqueue(
             session,
             kind=f"{self.kind}.send",

@@ -47,7 +47,11 @@ def get_resolver(request: Request) -> DidResolver:
     return resolver
 
 
-def get_transport(request: Request) -> httpx.AsyncBaseTransport | None:
+async def _resolver(request: Request) -> DidResolver:
+    return get_resolver(request)  # async: a plain def dependency would run in the thread pool
+
+
+async def get_transport(request: Request) -> httpx.AsyncBaseTransport | None:
     transport: httpx.AsyncBaseTransport | None = request.app.state.federation_transport
     return transport
 
@@ -60,7 +64,7 @@ def _target(request: Request, public_url: str) -> str:
 
 
 async def signed_node(
-    request: Request, node: NodeDep, resolver: Annotated[DidResolver, Depends(get_resolver)]
+    request: Request, node: NodeDep, resolver: Annotated[DidResolver, Depends(_resolver)]
 ) -> SignedBy:
     """The verified sending node; 401 problem naming the reason otherwise.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import utcnow
@@ -29,11 +30,15 @@ async def accept_nonce(
     if _last_purge is None or now - _last_purge > window / 10:
         await session.execute(delete(SeenNonce).where(SeenNonce.seen_at < now - window * 2))
         _last_purge = now
-    if await session.scalar(select(SeenNonce.nonce).where(SeenNonce.nonce == nonce)):
-        return False
-    session.add(SeenNonce(nonce=nonce, sender=sender[:255], seen_at=now))
-    await session.flush()
-    return True
+    # One statement that is both the check and the record: the primary key decides, also
+    # between two workers receiving the same replay at once.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    added = await session.execute(
+        insert(SeenNonce)
+        .values(nonce=nonce, sender=sender[:255], seen_at=now)
+        .on_conflict_do_nothing(index_elements=[SeenNonce.nonce])
+    )
+    return bool(getattr(added, "rowcount", 0))
 
 
 async def store_credential(

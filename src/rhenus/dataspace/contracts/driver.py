@@ -84,30 +84,33 @@ class Driver(ProcessDriver):
     # -- provider -----------------------------------------------------------------------------
     async def _decide(self, pid: str, then: list[str]) -> bool:
         """Agree if the offer's policy permits this consumer now; terminate with the reasons
-        otherwise."""
-        async with self.node.db.session() as session:
+        otherwise. Checking and agreeing are one unit of work: nothing can change between."""
+        async with self.node.db.transaction() as session:
             neg = await self._load(session, pid)
+            if neg.state not in (State.REQUESTED, State.ACCEPTED):
+                return False  # a retried job, or it ended meanwhile
             offer = await catalogue.find_offer(session, offer_id=neg.offer_id)
             dataset = await catalogue.find_dataset(session, dataset_id=neg.dataset_id)
-        if neg.state not in (State.REQUESTED, State.ACCEPTED):
-            return False  # a retried job, or it ended meanwhile
-        if offer is None or dataset is None or dataset.status != "published":
-            return await self._terminate(pid, then, ["the dataset or its offer is gone"])
-        action, facts = policy.agreement_request(policy=offer.policy)
-        decision = policy.evaluate(
-            policy=offer.policy,
-            request=AccessRequest(
-                action=action,
-                compute=facts,
-                recipient=neg.counterparty,
-                recipient_country=neg.counterparty_country or None,
-                purpose=neg.purpose or None,
-                now=utcnow(),
-            ),
-        )
-        if not decision.permitted:
-            return await self._terminate(pid, then, decision.reasons)
-        return await self._agree(pid, then)
+            if offer is None or dataset is None or dataset.status != "published":
+                reasons = ["the dataset or its offer is gone"]
+            else:
+                action, facts = policy.agreement_request(policy=offer.policy)
+                decision = policy.evaluate(
+                    policy=offer.policy,
+                    request=AccessRequest(
+                        action=action,
+                        compute=facts,
+                        recipient=neg.counterparty,
+                        recipient_country=neg.counterparty_country or None,
+                        purpose=neg.purpose or None,
+                        now=utcnow(),
+                    ),
+                )
+                if decision.permitted:
+                    await self._agree_on(session, neg, offer.policy, then)
+                    return True
+                reasons = decision.reasons
+        return await self._terminate(pid, then, reasons)
 
     async def _agree(self, pid: str, then: list[str]) -> bool:
         async with self.node.db.transaction() as session:
@@ -115,28 +118,36 @@ class Driver(ProcessDriver):
             if neg.state not in (State.REQUESTED, State.ACCEPTED):
                 return False  # a retried job, or it ended meanwhile
             offer = await catalogue.find_offer(session, offer_id=neg.offer_id)
-            agreement = policy.agreement_from_offer(
-                offer=offer.policy if offer is not None else neg.offer,
-                agreement_id=service.new_pid(),
-                target=neg.dataset_id,
-                assigner=self.did,
-                assignee=neg.counterparty,
-                timestamp=utcnow(),
+            await self._agree_on(
+                session, neg, offer.policy if offer is not None else neg.offer, then
             )
-            await self._move(session, neg, Move.AGREE, payload=agreement)
-            neg.agreement_id = agreement["@id"]
-            session.add(
-                Agreement(
-                    id=agreement["@id"], negotiation_id=neg.id, role=Role.PROVIDER.value,
-                    dataset_id=neg.dataset_id, provider=self.did, consumer=neg.counterparty,
-                    provider_address=self.dsp_base, policy=agreement, purpose=neg.purpose,
-                    signed_at=utcnow(), access_count=0,
-                )
-            )  # fmt: skip
-            body = message("ContractAgreementMessage", providerPid=neg.provider_pid,
-                           consumerPid=neg.consumer_pid, agreement=agreement)  # fmt: skip
-            self._to_them(session, neg, f"{neg.consumer_pid}/agreement", body, then)
         return True
+
+    async def _agree_on(
+        self, session: AsyncSession, neg: Negotiation, offer: dict[str, Any], then: list[str]
+    ) -> None:
+        """Agree to ``offer`` and send the agreement, in the caller's unit of work."""
+        agreement = policy.agreement_from_offer(
+            offer=offer,
+            agreement_id=service.new_pid(),
+            target=neg.dataset_id,
+            assigner=self.did,
+            assignee=neg.counterparty,
+            timestamp=utcnow(),
+        )
+        await self._move(session, neg, Move.AGREE, payload=agreement)
+        neg.agreement_id = agreement["@id"]
+        session.add(
+            Agreement(
+                id=agreement["@id"], negotiation_id=neg.id, role=Role.PROVIDER.value,
+                dataset_id=neg.dataset_id, provider=self.did, consumer=neg.counterparty,
+                provider_address=self.dsp_base, policy=agreement, purpose=neg.purpose,
+                signed_at=utcnow(), access_count=0,
+            )
+        )  # fmt: skip
+        body = message("ContractAgreementMessage", providerPid=neg.provider_pid,
+                       consumerPid=neg.consumer_pid, agreement=agreement)  # fmt: skip
+        self._to_them(session, neg, f"{neg.consumer_pid}/agreement", body, then)
 
     async def _offer(self, pid: str, then: list[str]) -> bool:
         """Offer the published offer (with its target) back: REQUESTED → OFFERED."""
@@ -193,23 +204,25 @@ class Driver(ProcessDriver):
     # -- consumer -----------------------------------------------------------------------------
     async def _verify(self, pid: str, then: list[str]) -> bool:
         """Verify the provider's agreement against what we asked for; terminate if it differs."""
-        async with self.node.db.session() as session:
+        async with self.node.db.transaction() as session:
             neg = await self._load(session, pid)
             agreement = await agreements.find_agreement(
                 session, agreement_id=neg.agreement_id or ""
             )
-        if neg.state != State.AGREED or agreement is None:
-            return False
-        problems = self._agreement_problems(neg, agreement)
-        if problems:
-            return await self._terminate(pid, then, problems)
-        async with self.node.db.transaction() as session:
-            neg = await self._load(session, pid)
-            await self._move(session, neg, Move.VERIFY)
-            body = message("ContractAgreementVerificationMessage", providerPid=neg.provider_pid,
-                           consumerPid=neg.consumer_pid)  # fmt: skip
-            self._to_them(session, neg, f"{neg.provider_pid}/agreement/verification", body, then)
-        return True
+            if neg.state != State.AGREED or agreement is None:
+                return False
+            problems = self._agreement_problems(neg, agreement)
+            if not problems:
+                await self._move(session, neg, Move.VERIFY)
+                body = message(
+                    "ContractAgreementVerificationMessage",
+                    providerPid=neg.provider_pid,
+                    consumerPid=neg.consumer_pid,
+                )
+                path = f"{neg.provider_pid}/agreement/verification"
+                self._to_them(session, neg, path, body, then)
+                return True
+        return await self._terminate(pid, then, problems)
 
     def _agreement_problems(self, neg: Negotiation, agreement: Agreement) -> list[str]:
         terms = agreement.policy
