@@ -12,10 +12,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import numpy as np
-from numpy.typing import NDArray
+# numpy is imported where it is used: a node that never needs it is ~11 MiB smaller.
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
 
 PACKAGE_SCHEME = "package:"
 

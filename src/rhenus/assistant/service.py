@@ -14,10 +14,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rhenus.assistant.backends import (
     BackendUnavailable,
@@ -34,6 +31,11 @@ from rhenus.assistant.errors import SERVER_ERROR, OpenAIError, model_not_found
 from rhenus.assistant.local import LlamaChat
 from rhenus.assistant.remote import RemoteChat, RemoteRefused
 from rhenus.config import AssistantModel
+
+# numpy is imported where it is used: a node that never needs it is ~11 MiB smaller.
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 T = TypeVar("T")
 

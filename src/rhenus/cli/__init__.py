@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -23,7 +24,8 @@ from rhenus.cli import messaging as messaging_cli
 from rhenus.cli import pools as pools_cli
 from rhenus.cli import trust as trust_cli
 from rhenus.cli import users as users_cli
-from rhenus.cli.common import console, settings_or_exit
+from rhenus.cli.common import console, err_console, settings_or_exit
+from rhenus.migrations import MigrationError
 from rhenus.ops.setup import initialise
 
 app = typer.Typer(
@@ -92,9 +94,15 @@ def run(
     from rhenus.core.logs import configure_logging
 
     settings = settings_or_exit(workers=workers) if workers else settings_or_exit()
-    # Once, here, before any worker starts: keys, migrations, first administrator.
-    with console.status("Preparing the node (keys, schema)…"):
-        result = initialise(settings)
+    # Once, here, before any worker starts: keys, migrations, first administrator. The
+    # migrations run in a child process: alembic would stay resident in the server.
+    try:
+        with console.status("Preparing the node (keys, schema)…"):
+            result = initialise(settings, migrate_in_child=True)
+    except MigrationError as exc:
+        print(exc.output, file=sys.stderr)  # the traceback, as an in-process failure showed it
+        err_console.print(f"[red]The node did not start: {escape(str(exc))}[/]")
+        raise typer.Exit(1) from exc
     _print_init(result.admin_password, result.admin_username, console)
     configure_logging(settings.log_level, settings.log_format)
     shown = f" with {settings.workers} workers" if settings.workers > 1 else ""

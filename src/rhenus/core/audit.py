@@ -146,7 +146,8 @@ class AuditLog:
         session.add(entry)
         if seq % self.checkpoint_every == 0:
             session.add(self._checkpoint(seq, entry.entry_hash))
-        await session.flush()
+        # No flush here: the entry is written with the act's own rows at commit (one flush, not
+        # one per entry); a second entry of the transaction reads the first by autoflush.
         return entry
 
     def _checkpoint(self, seq: int, head_hash: str) -> AuditCheckpoint:

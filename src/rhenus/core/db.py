@@ -64,6 +64,18 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+def insert_for(session: AsyncSession) -> Callable[..., Any]:
+    """The ``insert`` of the session's dialect, for ``ON CONFLICT`` clauses (both engines have
+    them). Imported on first use: a node on SQLite never loads the PostgreSQL dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -17,7 +17,7 @@ from rhenus.config import Settings
 from rhenus.core.audit import AuditLog
 from rhenus.core.db import Database
 from rhenus.core.keys import Keyring
-from rhenus.migrations import PG_MIGRATION_LOCK, upgrade
+from rhenus.migrations import PG_MIGRATION_LOCK, upgrade, upgrade_in_child
 
 INIT_LOCK = ".init.lock"
 
@@ -31,17 +31,24 @@ class InitResult:
     admin_password: str | None
 
 
-def initialise(settings: Settings, *, admin_username: str = "admin") -> InitResult:
+def initialise(
+    settings: Settings, *, admin_username: str = "admin", migrate_in_child: bool = False
+) -> InitResult:
     """Make the node ready to serve; safe to run again (it only adds what is missing), and
     safe to run at the same time from several processes (several nodes' processes sharing a
-    home, or only a database): one does the work, the others then find it done."""
+    home, or only a database): one does the work, the others then find it done.
+
+    ``migrate_in_child`` runs the migrations in a child process (a failure raises
+    :class:`~rhenus.migrations.MigrationError`), so that a process about to serve never loads
+    alembic (``rhenus run``)."""
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.home.chmod(0o700)
     with _home_lock(settings.home):
         created_keys = not Keyring.exists(settings.keys_dir)
         keyring = Keyring.load_or_create(settings.keys_dir)
         url = settings.database_url.get_secret_value()
-        upgrade(url)  # on PostgreSQL under an advisory lock (migrations/env.py)
+        # On PostgreSQL under an advisory lock (migrations/env.py).
+        (upgrade_in_child if migrate_in_child else upgrade)(url)
         password = asyncio.run(_first_admin(settings, keyring, admin_username))
     return InitResult(
         created_keys=created_keys,

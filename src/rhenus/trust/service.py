@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rhenus.core.db import utcnow
+from rhenus.core.db import insert_for, utcnow
 from rhenus.core.errors import NotFound
 from rhenus.trust.credentials import decode_unverified, digest
 from rhenus.trust.models import RegisteredParticipant, SeenNonce, StoredCredential
@@ -32,9 +31,8 @@ async def accept_nonce(
         _last_purge = now
     # One statement that is both the check and the record: the primary key decides, also
     # between two workers receiving the same replay at once.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     added = await session.execute(
-        insert(SeenNonce)
+        insert_for(session)(SeenNonce)
         .values(nonce=nonce, sender=sender[:255], seen_at=now)
         .on_conflict_do_nothing(index_elements=[SeenNonce.nonce])
     )

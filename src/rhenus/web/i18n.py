@@ -15,15 +15,12 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from babel import Locale
-from babel.dates import format_date, format_datetime
-from babel.lists import format_list
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
-from babel.units import format_unit
+# Babel is imported where it is used: a node serving no page (a homeserver, an API) never loads
+# it or its locale data.
+if TYPE_CHECKING:
+    from babel.support import Translations
 
 LANGUAGES = ("fr", "de", "en")
 ListStyle = Literal["standard", "or"]
@@ -42,6 +39,10 @@ def N_(message: str) -> str:
 @functools.cache
 def translations(lang: str) -> Translations:
     """The compiled catalogue of ``lang`` (one of :data:`LANGUAGES`)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import Translations
+
     if lang not in LANGUAGES:
         raise ValueError(f"no catalogue for {lang!r}")
     with (LOCALES / lang / "LC_MESSAGES" / "messages.po").open("rb") as source:
@@ -78,17 +79,23 @@ def choose(cookie: str | None, accept_language: str | None) -> str:
 
 def language_name(lang: str) -> str:
     """A language's own name ("Deutsch", "Français"): how a switch offers it."""
+    from babel import Locale
+
     name = Locale.parse(lang).get_display_name(lang) or lang
     return name[:1].upper() + name[1:]
 
 
 def country_name(code: str, lang: str) -> str:
     """The country of an ISO 3166-1 alpha-2 code in ``lang``, or the code if unknown."""
+    from babel import Locale
+
     return str(Locale.parse(lang).territories.get(code.upper(), code))
 
 
 def long_date(value: date | datetime | str, lang: str) -> str:
     """A date as people write it in ``lang`` (31 décembre 2026, 31. Dezember 2026)."""
+    from babel.dates import format_date
+
     if isinstance(value, str):
         value = date.fromisoformat(value[:10])
     if isinstance(value, datetime):
@@ -97,11 +104,15 @@ def long_date(value: date | datetime | str, lang: str) -> str:
 
 
 def short_datetime(value: datetime, lang: str) -> str:
+    from babel.dates import format_datetime
+
     return str(format_datetime(value, format="short", locale=lang, tzinfo=value.tzinfo))
 
 
 def listed(items: Sequence[str], lang: str, *, style: ListStyle = "standard") -> str:
     """``a, b and c`` (``style="or"``: ``a, b or c``) in ``lang``."""
+    from babel.lists import format_list
+
     if not items:
         return ""
     return str(format_list(list(items), style=style, locale=lang))
@@ -129,6 +140,8 @@ def period(months: int, rest: timedelta, lang: str) -> str:
 
 def file_size(size: int, lang: str) -> str:
     """A size in bytes, kB, MB or GB (decimal units, as file managers show them) in ``lang``."""
+    from babel.units import format_unit
+
     for limit, unit in ((1e3, "byte"), (1e6, "kilobyte"), (1e9, "megabyte")):
         if size < limit:
             value = size / (limit / 1e3) if unit != "byte" else size

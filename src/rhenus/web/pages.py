@@ -9,13 +9,12 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -23,6 +22,10 @@ from rhenus.accounts.service import Principal
 from rhenus.core.errors import Problem
 from rhenus.web import i18n, security
 from rhenus.web.i18n import N_
+
+# Jinja2 is imported with the first page rendered: a node serving no page never loads it.
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -54,6 +57,8 @@ NAV: tuple[NavEntry, ...] = (
 def environment(lang: str) -> Environment:
     """The templates as seen in ``lang``: auto-escaped, gettext-translated, strict about
     undefined names (a typo in a template fails its test rather than printing nothing)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"], default=True),

@@ -18,10 +18,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import column, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +27,11 @@ from rhenus.core.db import Database
 from rhenus.dataspace.catalogue import bm25, entries
 from rhenus.dataspace.catalogue.models import CatalogueEntry
 from rhenus.dataspace.catalogue.schemas import FACETS, FacetValue, SearchQuery
+
+# numpy is imported where it is used: a node that never needs it is ~11 MiB smaller.
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 FACET_SIZE = 20
 FILTERS = (*FACETS, "origin")
@@ -57,6 +60,8 @@ class EntryColumns:
 
     def locate(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
         """The positions of the ids this generation knows, and which of the ids those are."""
+        import numpy as np
+
         found = np.searchsorted(self.ids, ids)
         known = found < self.size
         known[known] = self.ids[found[known]] == ids[known]
@@ -64,15 +69,21 @@ class EntryColumns:
 
     def passing(self, query: SearchQuery, among: NDArray[np.intp]) -> NDArray[np.intp]:
         """Which of ``among`` pass the query's filters, as indexes into ``among``."""
+        import numpy as np
+
         mask = self._mask(query, among)
         return np.arange(len(among), dtype=np.intp) if mask is None else np.flatnonzero(mask)
 
     def select(self, query: SearchQuery) -> NDArray[np.intp] | None:
         """The positions of the entries that pass the query's filters (None: all of them)."""
+        import numpy as np
+
         mask = self._mask(query, None)
         return None if mask is None else np.flatnonzero(mask)
 
     def _mask(self, query: SearchQuery, among: NDArray[np.intp] | None) -> NDArray[np.bool_] | None:
+        import numpy as np
+
         mask: NDArray[np.bool_] | None = None
         for name in FILTERS:
             wanted = set(getattr(query, name))
@@ -86,6 +97,8 @@ class EntryColumns:
 
     def facets(self, chosen: NDArray[np.intp] | None) -> dict[str, list[FacetValue]]:
         """The most frequent values of each facet among the chosen positions (None: all)."""
+        import numpy as np
+
         facets: dict[str, list[FacetValue]] = {}
         for name in FACETS:
             values, column = self.values[name], self.codes[name]
@@ -101,6 +114,8 @@ class EntryColumns:
 
     def newest(self, chosen: NDArray[np.intp] | None, start: int, stop: int) -> list[int]:
         """Ids of the chosen positions (or all) from ``start`` to ``stop``, newest first."""
+        import numpy as np
+
         if chosen is None:
             return [int(i) for i in self.ids[self.newest_first[start:stop]]]
         if start >= len(chosen):
@@ -116,6 +131,8 @@ class EntryColumns:
     ) -> list[int]:
         """Ids of the chosen positions from ``start`` to ``stop`` by score (lower is better;
         ties: the most recently modified first)."""
+        import numpy as np
+
         if start >= len(chosen):
             return []
         if stop < len(scores):  # only those scoring at most the stop-th best need sorting
@@ -156,6 +173,8 @@ async def current(session: AsyncSession, generation: int | None = None) -> Entry
 
 
 async def _load(session: AsyncSession, generation: int) -> EntryColumns:
+    import numpy as np
+
     columns = [getattr(CatalogueEntry, name) for name in FILTERS]
     statement = select(CatalogueEntry.id, CatalogueEntry.modified, *columns)
     sqlite = session.get_bind().dialect.name == "sqlite"

@@ -14,11 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rhenus.core.db import Database
+from rhenus.core.db import Database, insert_for
 from rhenus.dataspace.catalogue.analysis import index_terms
 from rhenus.dataspace.catalogue.models import CatalogueEntry, CatalogueState
 
@@ -209,10 +207,8 @@ async def _bump_generation(session: AsyncSession) -> None:
     # only until the commit that follows, so concurrent crawls do not queue behind each other.
     # The row is created by the first change (a row seeded by a migration would make a
     # restore, which needs empty tables, fail).
-    dialect = session.get_bind().dialect.name
-    insert_into = postgresql_insert if dialect == "postgresql" else sqlite_insert
     await session.execute(
-        insert_into(CatalogueState)
+        insert_for(session)(CatalogueState)
         .values(id=1, generation=1)
         .on_conflict_do_update(
             index_elements=[CatalogueState.id],

@@ -31,10 +31,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, Result, func, literal, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +41,11 @@ from rhenus.dataspace.catalogue import bm25, columns
 from rhenus.dataspace.catalogue.analysis import fts5_match, query_terms, tsquery
 from rhenus.dataspace.catalogue.models import CatalogueEntry, CatalogueState
 from rhenus.dataspace.catalogue.schemas import FacetValue, Hit, SearchQuery, SearchResult
+
+# numpy is imported where it is used: a node that never needs it is ~11 MiB smaller.
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 _VECTOR: ColumnElement[Any] = literal_column("catalogue_entries.search_vector")
 # PostgreSQL: below this many entries one connection scores them all faster than two can.
@@ -212,6 +215,8 @@ def _sqlite_statement(
 
 
 def _ranked(row: Sequence[Any]) -> Matches:
+    import numpy as np
+
     generation, joined_ids, joined_ranks = row
     if not joined_ids:
         return Matches(int(generation), np.empty(0, dtype=np.int64), np.empty(0))
@@ -222,6 +227,8 @@ def _ranked(row: Sequence[Any]) -> Matches:
 def _ids(joined: str | None) -> NDArray[np.int64]:
     """``group_concat(rowid)``, ascending (FTS5 reads doclists so; group_concat promises no
     order)."""
+    import numpy as np
+
     if not joined:
         return np.empty(0, dtype=np.int64)
     ids = np.fromstring(joined, dtype=np.int64, sep=",")
@@ -264,6 +271,8 @@ async def _scored(
     Scoring is most of a search's cost (``ts_rank_cd`` reads each match's vector), so a large
     catalogue is scored in two halves by id, at once, split where the columns this process
     holds put the middle: any split covers every id, including ids added since."""
+    import numpy as np
+
     known = columns.cached(db)
     if not ranked or known is None or known.size < SPLIT_FROM:
         parts = [await _score(session, terms, None, None, ranked=ranked)]
@@ -296,6 +305,8 @@ async def _score(
     """The matches with ``above < id <= upto``, scored (lower is better; all zero unless
     ``ranked``). Every id and score come in two aggregated text values: handing thousands of
     two-column rows over, one Python object each, costs more than scoring them."""
+    import numpy as np
+
     tsq = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(terms))
     score = func.array_agg(-func.ts_rank_cd(_VECTOR, tsq)) if ranked else literal("")
     query = select(
