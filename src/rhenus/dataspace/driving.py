@@ -24,6 +24,7 @@ from rhenus.core import jobs
 from rhenus.core.errors import Problem
 from rhenus.core.node import Node
 from rhenus.dataspace.catalogue.dsp import BASE_PATH
+from rhenus.dataspace.machine import Process
 from rhenus.dataspace.outbox import deliver, reason_of
 from rhenus.trust.client import federation_client
 from rhenus.trust.did import DidResolver, did_for_url
@@ -56,8 +57,9 @@ class ProcessDriver(ABC):
         """Action name -> coroutine running it."""
 
     @abstractmethod
-    async def plan(self, pid: str, event: str) -> list[str]:
-        """The actions an event calls for on process ``pid``."""
+    async def plan(self, pid: str, event: str, role: str | None = None) -> list[str]:
+        """The actions an event calls for on process ``pid`` (whose ``role`` the event may
+        carry: then no read is needed, unless a conformance script may apply)."""
 
     @abstractmethod
     async def end_locally(self, pid: str, reasons: list[str]) -> None:
@@ -123,7 +125,7 @@ class ProcessDriver(ABC):
         """Run the first of the job's actions — after planning them, for an event."""
         actions = payload.get("actions")
         if actions is None:
-            actions = await self.plan(payload["process"], payload["event"])
+            actions = await self.plan(payload["process"], payload["event"], payload.get("role"))
             if actions and self.pace:
                 async with self.node.db.transaction() as session:
                     self.follow(session, payload["process"], actions)
@@ -163,9 +165,9 @@ class ProcessDriver(ABC):
             await self.end_locally(payload["process"], [f"undeliverable: {error}"])
 
 
-def raise_event(session: AsyncSession, *, kind: str, pid: str, event: str) -> None:
-    """Record that ``event`` happened to process ``pid``: the ``kind`` driver plans what it
-    calls for and starts on it once the transaction commits."""
-    jobs.enqueue(
-        session, kind=f"{kind}.act", payload={"process": pid, "event": event, "actions": None}
-    )
+def raise_event(session: AsyncSession, *, kind: str, process: Process, event: str) -> None:
+    """Record that ``event`` happened to ``process``: the ``kind`` driver plans what it calls
+    for and starts on it once the transaction commits. The role goes with the event, so that
+    planning needs no read of the process."""
+    payload = {"process": process.id, "role": process.role, "event": event, "actions": None}
+    jobs.enqueue(session, kind=f"{kind}.act", payload=payload)

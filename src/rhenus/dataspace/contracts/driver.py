@@ -49,7 +49,9 @@ class Driver(ProcessDriver):
             "review": self._review, "accept": self._accept, "counter": self._counter,
         }  # fmt: skip
 
-    async def plan(self, pid: str, event: str) -> list[str]:
+    async def plan(self, pid: str, event: str, role: str | None = None) -> list[str]:
+        if role and not self.conformance:
+            return list(DEFAULTS[Role(role)].get(event, []))
         async with self.node.db.session() as session:
             neg = await session.get(Negotiation, pid)
         if neg is None:
@@ -324,6 +326,6 @@ class Driver(ProcessDriver):
         async with self.node.db.transaction() as session:
             neg = await self._load(session, pid)
             neg.provider_pid = neg.provider_pid or provider_pid
-            raise_event(session, kind=self.kind, pid=pid, event="requested")
+            raise_event(session, kind=self.kind, process=neg, event="requested")
         self.wake()
         return neg

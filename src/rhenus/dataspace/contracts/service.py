@@ -167,7 +167,7 @@ async def provider_request(
             payload=message.offer,
         )  # fmt: skip
         neg.offer, neg.offer_id = dict(message.offer or {}), offer_id
-        raise_event(session, kind=KIND, pid=neg.id, event="counter")
+        raise_event(session, kind=KIND, process=neg, event="counter")
         return neg, False
     existing = (
         await session.scalars(
@@ -222,7 +222,7 @@ async def provider_request(
         details={"role": "provider", "counterparty": caller.did, "dataset": dataset_id,
                  "providerPid": pid, "consumerPid": consumer_pid, "offer": offer_id},
     )  # fmt: skip
-    raise_event(session, kind=KIND, pid=pid, event="requested")
+    raise_event(session, kind=KIND, process=neg, event="requested")
     return neg, True
 
 
@@ -244,7 +244,7 @@ async def provider_event(
     if message.event_type != "ACCEPTED":
         raise _fail(neg, f"a consumer cannot send the event {message.event_type}")
     await move(session, neg, Move.ACCEPT, sender=Role.CONSUMER, audit=audit, actor=caller.did)
-    raise_event(session, kind=KIND, pid=neg.id, event="accepted")
+    raise_event(session, kind=KIND, process=neg, event="accepted")
     return neg
 
 
@@ -254,7 +254,7 @@ async def provider_verification(
     """A ContractAgreementVerificationMessage: the consumer confirms the agreement."""
     neg = await _own(session, pid, message, Role.PROVIDER, caller)
     await move(session, neg, Move.VERIFY, sender=Role.CONSUMER, audit=audit, actor=caller.did)
-    raise_event(session, kind=KIND, pid=neg.id, event="verified")
+    raise_event(session, kind=KIND, process=neg, event="verified")
     return neg
 
 
@@ -323,7 +323,7 @@ async def consumer_agreement(
             access_count=0,
         )
     )
-    raise_event(session, kind=KIND, pid=neg.id, event="agreed")
+    raise_event(session, kind=KIND, process=neg, event="agreed")
     return neg
 
 
@@ -357,7 +357,7 @@ async def consumer_offer(
             payload=offer,
         )  # fmt: skip
         neg.offer, neg.offer_id = offer, str(offer["@id"])
-        raise_event(session, kind=KIND, pid=neg.id, event="offered")
+        raise_event(session, kind=KIND, process=neg, event="offered")
         return neg, False
     callback = message.callback_address or ""
     if not callback_allowed(callback, caller=caller.did, loopback_http=loopback_http):
@@ -399,7 +399,7 @@ async def consumer_offer(
         payload=offer,
         details={"role": "consumer", "counterparty": caller.did, "providerPid": neg.provider_pid},
     )
-    raise_event(session, kind=KIND, pid=own, event="offered")
+    raise_event(session, kind=KIND, process=neg, event="offered")
     return neg, True
 
 

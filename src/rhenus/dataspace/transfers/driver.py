@@ -80,7 +80,9 @@ class TransferDriver(ProcessDriver):
     def handlers(self) -> dict[str, jobs.Handler]:
         return {**super().handlers(), RECEIPT_JOB: jobs.Handler(self._deliver_receipt)}
 
-    async def plan(self, pid: str, event: str) -> list[str]:
+    async def plan(self, pid: str, event: str, role: str | None = None) -> list[str]:
+        if role and not self.conformance:
+            return list(DEFAULTS[Role(role)].get(event, []))
         async with self.node.db.session() as session:
             tp = await session.get(Transfer, pid)
         if tp is None:
@@ -166,7 +168,7 @@ class TransferDriver(ProcessDriver):
                 await self._move(session, tp, step)
                 self._to_them(session, tp, kind, then)
                 if tp.state == State.COMPLETED:
-                    raise_event(session, kind=self.kind, pid=tp.id, event="completed")
+                    raise_event(session, kind=self.kind, process=tp, event="completed")
             return True
 
         return act
@@ -268,7 +270,7 @@ class TransferDriver(ProcessDriver):
         async with self.node.db.transaction() as session:
             tp = await self._load(session, pid)
             tp.provider_pid = tp.provider_pid or provider_pid
-            raise_event(session, kind=self.kind, pid=pid, event="requested")
+            raise_event(session, kind=self.kind, process=tp, event="requested")
         self.wake()
         return tp
 

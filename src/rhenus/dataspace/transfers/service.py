@@ -152,7 +152,7 @@ async def provider_request(
         details={"role": "provider", "counterparty": caller.did, "agreement": agreement.id,
                  "providerPid": pid, "consumerPid": consumer_pid, "format": tp.format},
     )  # fmt: skip
-    raise_event(session, kind=KIND, pid=pid, event="requested")
+    raise_event(session, kind=KIND, process=tp, event="requested")
     return tp
 
 
@@ -188,9 +188,9 @@ async def peer_move(
     await move(session, tp, step, sender=sender, audit=audit, actor=caller.did, reason=reasons)
     if step is Move.START and sender is Role.PROVIDER:
         tp.data_address = message.data_address
-        raise_event(session, kind=KIND, pid=tp.id, event="started")
+        raise_event(session, kind=KIND, process=tp, event="started")
     if tp.state == State.COMPLETED:
-        raise_event(session, kind=KIND, pid=tp.id, event="completed")
+        raise_event(session, kind=KIND, process=tp, event="completed")
     return tp
 
 
