@@ -86,8 +86,8 @@ async def changed(
     """The user's account data that changed in (after[room], upper], by room (``GLOBAL`` for
     global account data), as events ``{"type", "content"}``; ``after`` names the rooms wanted
     and where each starts (0: everything)."""
-    if not after:
-        return {}
+    if not after or min(after.values()) >= upper:
+        return {}  # the stream did not move past any start: nothing to read
     rows = await session.execute(
         select(AccountData.room_id, AccountData.type, AccountData.content, AccountData.position)
         .where(

@@ -53,16 +53,18 @@ async def current_requester(request: Request, node: NodeDep) -> Requester:
     return requester
 
 
-def get_notifier(request: Request) -> Notifier:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread round trip per request for an attribute read.
+async def get_notifier(request: Request) -> Notifier:
     notifier: Notifier = request.app.state.matrix_notifier
     return notifier
 
 
-def get_typing(request: Request) -> Typing:
+async def get_typing(request: Request) -> Typing:
     """The app's typing notifications (made on first use, waking through the app's notifier)."""
     typing: Typing | None = getattr(request.app.state, "matrix_typing", None)
     if typing is None:
-        typing = request.app.state.matrix_typing = Typing(get_notifier(request))
+        typing = request.app.state.matrix_typing = Typing(request.app.state.matrix_notifier)
     return typing
 
 

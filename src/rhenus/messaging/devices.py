@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.messaging import authrules, events, token_cache
@@ -60,6 +60,25 @@ async def record_change(session: AsyncSession, *, user: str) -> None:
     events.wake_users(session, await room_mates(session, user))
 
 
+# Membership changes in the rooms the user is or was in, within a window (built once: every
+# sync woken by an event reads it). The current state keeps a member row for every room the
+# user was ever in (indexed).
+_MOVES = (
+    select(Event.room_id, Event.state_key, Event.content)
+    .where(
+        Event.type == authrules.MEMBER,
+        Event.room_id.in_(
+            select(RoomState.room_id).where(
+                RoomState.type == authrules.MEMBER, RoomState.state_key == bindparam("user")
+            )
+        ),
+        Event.stream_ordering > bindparam("lower"),
+        Event.stream_ordering <= bindparam("upper"),
+    )
+    .order_by(Event.stream_ordering)
+)
+
+
 async def changes(
     session: AsyncSession,
     *,
@@ -68,35 +87,35 @@ async def changes(
     since_devices: int,
     upper_events: int,
     upper_devices: int,
+    memberships_moved: bool = True,
 ) -> dict[str, list[str]]:
-    """``device_lists`` for ``user`` between two cuts of the streams: ``changed`` and ``left``."""
+    """``device_lists`` for ``user`` between two cuts of the streams: ``changed`` and ``left``.
+
+    A stream that did not move in the window is not read (a woken sync reads only what moved);
+    ``memberships_moved`` False says that no room of the user had a state change in it.
+    """
+    changed: set[str] = set()
+    if upper_devices > since_devices:
+        rows = await session.scalars(
+            select(DeviceListChange.user_id)
+            .where(
+                DeviceListChange.position > since_devices,
+                DeviceListChange.position <= upper_devices,
+            )
+            .distinct()
+        )
+        changed.update(rows.all())
+    moved: list[Any] = []
+    if upper_events > since_events and memberships_moved:
+        moves = await session.execute(
+            _MOVES, {"user": user, "lower": since_events, "upper": upper_events}
+        )
+        moved = list(moves.all())
+    if not changed and not moved:
+        return {"changed": [], "left": []}
     mates = await room_mates(session, user)
-    rows = await session.scalars(
-        select(DeviceListChange.user_id)
-        .where(
-            DeviceListChange.position > since_devices,
-            DeviceListChange.position <= upper_devices,
-        )
-        .distinct()
-    )
-    changed = {u for u in rows.all() if u in mates}
-    # Membership changes in the rooms the user is or was in, within the window.
-    # The current state keeps a member row for every room the user was ever in (indexed).
-    my_rooms = select(RoomState.room_id).where(
-        RoomState.type == authrules.MEMBER, RoomState.state_key == user
-    )
-    moves = await session.execute(
-        select(Event.room_id, Event.state_key, Event.content)
-        .where(
-            Event.type == authrules.MEMBER,
-            Event.room_id.in_(my_rooms),
-            Event.stream_ordering > since_events,
-            Event.stream_ordering <= upper_events,
-        )
-        .order_by(Event.stream_ordering)
-    )
     gone: set[str] = set()
-    for room_id, member, content in moves.all():
+    for room_id, member, content in moved:
         membership = content.get("membership")
         if member == user:
             room_members = await _members_of(session, room_id)

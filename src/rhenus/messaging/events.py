@@ -19,13 +19,13 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import Database
-from rhenus.messaging import access, authrules
+from rhenus.messaging import access, authrules, room_auth
 from rhenus.messaging.authrules import AuthState, Candidate
 from rhenus.messaging.errors import MatrixError
 from rhenus.messaging.models import Event, RoomState
@@ -34,6 +34,7 @@ from rhenus.messaging.schemas import MAX_EVENT_BYTES
 # Arbitrary constant naming "the Matrix event stream" among PostgreSQL advisory locks.
 _PG_STREAM_LOCK = 0x4D5852484E53  # "MXRHNS"
 _TOUCHED = "matrix_touched_rooms"
+_INSERT = cast(Table, Event.__table__).insert().returning(Event.__table__.c.stream_ordering)
 
 
 def new_event_id() -> str:
@@ -124,10 +125,19 @@ async def writing(db: Database, notifier: Notifier) -> AsyncIterator[AsyncSessio
         yield session
         rooms: set[str] = session.info.get(_TOUCHED, set())
         audience: set[str] = set(session.info.get(_TOUCHED + "_users", set()))
-        if rooms:
+        unknown = set()
+        for room_id in rooms:
+            # The room's members as validated in this transaction (``room_auth``), unless its
+            # state changed since: then read them.
+            known = room_auth.audience(session, room_id)
+            if known is None:
+                unknown.add(room_id)
+            else:
+                audience.update(known)
+        if unknown:
             rows = await session.scalars(
                 select(RoomState.state_key).where(
-                    RoomState.room_id.in_(rooms),
+                    RoomState.room_id.in_(unknown),
                     RoomState.type == authrules.MEMBER,
                     RoomState.membership.in_(("join", "invite")),
                 )
@@ -150,35 +160,10 @@ async def stream_position(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.max(Event.stream_ordering))) or 0)
 
 
-async def auth_state(session: AsyncSession, *, room_id: str, users: Iterable[str]) -> AuthState:
-    """What the auth rules need of the room's current state, for these users."""
-    keys = [(authrules.CREATE, ""), (authrules.POWER_LEVELS, ""), (authrules.JOIN_RULES, "")]
-    keys.append((authrules.ACCESS_RULES, ""))
-    keys += [(authrules.MEMBER, user) for user in set(users)]
-    wanted = [(RoomState.type == t) & (RoomState.state_key == k) for t, k in keys]
-    rows = await session.execute(
-        select(Event)
-        .join(RoomState, RoomState.stream_ordering == Event.stream_ordering)
-        .where(RoomState.room_id == room_id, or_(*wanted))
-    )
-    state = AuthState()
-    for event in rows.scalars():
-        if event.type == authrules.CREATE:
-            state.create = Candidate(event.type, event.sender, event.content, "")
-        elif event.type == authrules.POWER_LEVELS:
-            state.power_levels = event.content
-        elif event.type == authrules.JOIN_RULES:
-            state.join_rule = str(event.content.get("join_rule", "invite"))
-        elif event.type == authrules.ACCESS_RULES:
-            state.access_rule = str(event.content.get("rule", ""))
-        elif event.type == authrules.MEMBER and event.state_key is not None:
-            state.members[event.state_key] = str(event.content.get("membership"))
-    if state.create is not None and not state.members and state.power_levels is None:
-        count = await session.scalar(
-            select(func.count()).select_from(RoomState).where(RoomState.room_id == room_id)
-        )
-        state.only_create = count == 1
-    return state
+async def auth_state(session: AsyncSession, *, room_id: str) -> AuthState:
+    """What the auth rules need of the room's current state (``room_auth``; empty: no room)."""
+    room = await room_auth.current(session, room_id=room_id)
+    return room.state() if room is not None else AuthState()
 
 
 async def current_state_event(
@@ -202,15 +187,18 @@ async def append(
     content: dict[str, Any],
     state_key: str | None = None,
     txn: tuple[str, str] | None = None,
+    state_position: int | None = None,
 ) -> Event:
     """Check ``event`` against the auth rules on the room's current state and append it.
 
-    ``txn`` is the sending device and client transaction id of a ``send``.
+    ``txn`` is the sending device and client transaction id of a ``send``;
+    ``state_position`` the room's :func:`room_auth.position`, if the caller read it already
+    under the stream lock.
     """
     await lock_stream(session)
     candidate = Candidate(type, sender, content, state_key)
-    users = [sender] + ([state_key] if type == authrules.MEMBER and state_key else [])
-    state = await auth_state(session, room_id=room_id, users=users)
+    room = await room_auth.current(session, room_id=room_id, at=state_position)
+    state = room.state() if room is not None else AuthState()
     await access.complete(session, state, candidate, room_id=room_id)  # Tchap's access rules
     authrules.check(candidate, state)
     event = Event(
@@ -226,8 +214,23 @@ async def append(
     )
     if len(json.dumps(client_event(event), separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
         raise MatrixError(413, "M_TOO_LARGE", f"an event is limited to {MAX_EVENT_BYTES} bytes")
-    session.add(event)
-    await session.flush()  # allocates stream_ordering, under the stream lock
+    # A Core INSERT: the stream position comes back from the database, under the stream lock.
+    event.stream_ordering = (
+        await session.execute(
+            _INSERT,
+            {
+                "event_id": event.event_id,
+                "room_id": room_id,
+                "type": type,
+                "state_key": state_key,
+                "sender": sender,
+                "content": content,
+                "origin_server_ts": event.origin_server_ts,
+                "txn_device": event.txn_device,
+                "txn_id": event.txn_id,
+            },
+        )
+    ).scalar_one()
     if state_key is not None:
         row = await session.get(RoomState, (room_id, type, state_key))
         membership = str(content.get("membership")) if type == authrules.MEMBER else None
@@ -245,6 +248,7 @@ async def append(
             row.stream_ordering = event.stream_ordering
             row.membership = membership
         await session.flush()
+        await room_auth.state_changed(session, room_id=room_id, position=event.stream_ordering)
     session.info.setdefault(_TOUCHED, set()).add(room_id)
     if type == authrules.MEMBER and state_key:
         # A user who just left or was kicked is no longer a member, but must hear of it.

@@ -96,7 +96,7 @@ async def invite_by_email(
         )
         return None
     await events.lock_stream(session)  # the room's state and pending invitations, as one
-    state = await events.auth_state(session, room_id=room_id, users=[requester.user_id])
+    state = await events.auth_state(session, room_id=room_id)
     if state.membership(requester.user_id) != "join":
         raise forbidden(f"{requester.user_id} is not in the room")
     if state.level(requester.user_id) < state.required("invite"):

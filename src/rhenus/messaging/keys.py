@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,31 @@ async def one_time_key_counts(session: AsyncSession, *, device_pk: int) -> dict[
         .group_by(OneTimeKey.algorithm)
     )
     return {"signed_curve25519": 0, **{a: n for a, n in rows.all()}}
+
+
+_SYNC_KEYS = union_all(
+    select(OneTimeKey.algorithm, func.count().label("n"))
+    .where(OneTimeKey.device_pk == bindparam("device_pk"))
+    .group_by(OneTimeKey.algorithm),
+    select(FallbackKey.algorithm, literal(-1).label("n")).where(
+        FallbackKey.device_pk == bindparam("device_pk"), FallbackKey.used.is_(False)
+    ),
+)
+
+
+async def sync_key_counts(
+    session: AsyncSession, *, device_pk: int
+) -> tuple[dict[str, int], list[str]]:
+    """:func:`one_time_key_counts` and :func:`unused_fallback_key_types` in one statement
+    (every sync answers both)."""
+    counts: dict[str, int] = {"signed_curve25519": 0}
+    unused: list[str] = []
+    for algorithm, n in (await session.execute(_SYNC_KEYS, {"device_pk": device_pk})).all():
+        if n < 0:
+            unused.append(algorithm)
+        else:
+            counts[algorithm] = n
+    return counts, sorted(unused)
 
 
 async def unused_fallback_key_types(session: AsyncSession, *, device_pk: int) -> list[str]:

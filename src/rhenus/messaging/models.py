@@ -99,7 +99,12 @@ class Filter(Base):
 
 
 class Room(Base):
-    """A room hosted here."""
+    """A room hosted here.
+
+    ``state_position`` is the stream position of the room's newest change of state (a state
+    event, or the redaction of one): what the per-process cache of its auth state
+    (``room_auth``) is checked against.
+    """
 
     __tablename__ = "matrix_rooms"
 
@@ -107,6 +112,7 @@ class Room(Base):
     room_version: Mapped[str] = mapped_column(String(16))
     creator: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state_position: Mapped[int] = mapped_column(StreamPosition, default=0, server_default="0")
 
 
 class RoomAlias(Base):

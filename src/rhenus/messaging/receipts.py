@@ -116,8 +116,8 @@ async def for_sync(
 ) -> dict[str, dict[str, Any]]:
     """The ``m.receipt`` event of each room with receipts in (after[room], upper] that ``user``
     may see (private receipts are their own only)."""
-    if not after:
-        return {}
+    if not after or min(after.values()) >= upper:
+        return {}  # the stream did not move past any start: nothing to read
     rows = await session.scalars(
         select(Receipt)
         .where(

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rhenus.messaging import authrules, events
+from rhenus.messaging import authrules, events, room_auth
 from rhenus.messaging.auth import Requester
 from rhenus.messaging.errors import forbidden, not_found
 from rhenus.messaging.models import Event
@@ -92,7 +92,7 @@ async def redact(
     if existing is not None:
         return existing
     user = requester.user_id
-    state = await events.auth_state(session, room_id=room_id, users=[user])
+    state = await events.auth_state(session, room_id=room_id)
     if state.create is None:
         raise not_found(f"no room {room_id}")
     if state.membership(user) != "join":  # before looking the event up: nothing leaks
@@ -118,6 +118,10 @@ async def redact(
     if target.redacted_because is None:
         target.content = pruned_content(target.type, target.content)
         target.redacted_because = _because(redaction)
+        if target.state_key is not None:  # e.g. an access rule's content is gone
+            await room_auth.state_changed(
+                session, room_id=room_id, position=redaction.stream_ordering
+            )
     if target.type == REDACTION:
         # The event the redacted redaction struck shows it as redacted too.
         struck = await session.scalar(

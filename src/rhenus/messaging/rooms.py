@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.accounts import service as accounts
@@ -23,6 +23,19 @@ from rhenus.messaging.models import Event, Profile, Room, RoomAlias, RoomState
 from rhenus.messaging.schemas import ROOM_VERSION, CreateRoomRequest, localpart_of
 
 EVERYTHING = 2**62  # a stream bound past any position
+_rooms, _events = Room.__table__, Event.__table__
+_SEND_CHECK = select(
+    select(_rooms.c.state_position)
+    .where(_rooms.c.room_id == bindparam("room_id"))
+    .scalar_subquery(),
+    select(_events.c.event_id)
+    .where(
+        _events.c.sender == bindparam("sender"),
+        _events.c.txn_device == bindparam("device"),
+        _events.c.txn_id == bindparam("txn_id"),
+    )
+    .scalar_subquery(),
+)
 _PRESETS: dict[str, dict[str, str]] = {
     # spec: createRoom presets → (join_rules, history_visibility, guest_access)
     "private_chat": {"join_rule": "invite", "history": "shared", "guests": "can_join"},
@@ -242,15 +255,22 @@ async def send_message(
 ) -> str:
     """Send a message event; the same device and ``txn_id`` give back the same event id."""
     await events.lock_stream(session)  # before the look-up: a concurrent retry waits for us
-    existing = await session.scalar(
-        select(Event.event_id).where(
-            Event.sender == requester.user_id,
-            Event.txn_device == requester.device_id,
-            Event.txn_id == txn_id,
+    # One statement: the room's state position (``room_auth``) and an earlier send of this txn.
+    position, existing = (
+        await session.execute(
+            _SEND_CHECK,
+            {
+                "room_id": room_id,
+                "sender": requester.user_id,
+                "device": requester.device_id,
+                "txn_id": txn_id,
+            },
         )
-    )
+    ).one()
     if existing is not None:
-        return existing
+        return str(existing)
+    if position is None:
+        raise not_found("no such room")
     event = await events.append(
         session,
         room_id=room_id,
@@ -258,6 +278,7 @@ async def send_message(
         sender=requester.user_id,
         content=content,
         txn=(requester.device_id, txn_id),
+        state_position=int(position),
     )
     return event.event_id
 

@@ -18,7 +18,7 @@ import asyncio
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import Database
@@ -35,7 +35,15 @@ from rhenus.messaging import (
 from rhenus.messaging.auth import Requester
 from rhenus.messaging.errors import invalid_param
 from rhenus.messaging.events import Notifier, client_event, stripped
-from rhenus.messaging.models import Event, RoomState
+from rhenus.messaging.models import (
+    AccountData,
+    DeviceListChange,
+    Event,
+    Receipt,
+    Room,
+    RoomState,
+    ToDeviceMessage,
+)
 from rhenus.messaging.schemas import RoomEventFilter, SyncFilter
 from rhenus.messaging.sync_rooms import MAX_LIMIT
 
@@ -47,6 +55,23 @@ from rhenus.messaging.sync_tokens import token as token
 from rhenus.messaging.typing_notices import Typing
 
 MAX_TIMEOUT_MS = 5 * 60 * 1000
+# The user's rooms (every room they have a member event in), with each room's state position
+# (``room_auth``): a membership change in a room moves its position, so a sync whose rooms'
+# positions did not pass its token has no membership moves to read for ``device_lists``.
+_MEMBERSHIPS = (
+    select(RoomState.room_id, RoomState.membership, RoomState.stream_ordering, Room.state_position)
+    .join(Room, Room.room_id == RoomState.room_id)
+    .where(RoomState.type == authrules.MEMBER, RoomState.state_key == bindparam("user"))
+)
+_POSITIONS = select(
+    select(func.max(Event.stream_ordering)).scalar_subquery(),
+    select(func.max(DeviceListChange.position)).scalar_subquery(),
+    select(func.max(AccountData.position)).scalar_subquery(),
+    select(func.max(Receipt.position)).scalar_subquery(),
+    select(func.max(ToDeviceMessage.position))
+    .where(ToDeviceMessage.device_pk == bindparam("device_pk"))
+    .scalar_subquery(),
+)
 _INVITE_STATE = {
     "m.room.create",
     "m.room.name",
@@ -74,18 +99,19 @@ async def compute(
     user = requester.user_id
     device = (user, requester.device_id)
     since = since_token.events if since_token is not None else None
-    upper = await events.stream_position(session)
-    upper_devices = await devices.device_list_position(session)
-    memberships = await session.execute(
-        select(RoomState.room_id, RoomState.membership, RoomState.stream_ordering).where(
-            RoomState.type == authrules.MEMBER, RoomState.state_key == user
-        )
-    )
+    # Every stream's newest position in one statement; a stream that did not move since the
+    # token is not read further (a woken sync reads what moved, and what it must always send).
+    row = (await session.execute(_POSITIONS, {"device_pk": requester.device_pk})).one()
+    upper, upper_devices, data, read, newest_inbox = (int(p or 0) for p in row)
+    upper_account = max(data, read)
+    memberships = await session.execute(_MEMBERSHIPS, {"user": user})
     join: dict[str, Any] = {}
     joined: dict[str, bool] = {}  # joined room → new to this sync
     invite: dict[str, Any] = {}
     leave: dict[str, Any] = {}
-    for room_id, membership, changed_at in memberships.all():
+    state_moved = False
+    for room_id, membership, changed_at, state_position in memberships.all():
+        state_moved = state_moved or since is None or state_position > since
         if not filters.room_wanted(flt.room, room_id):
             continue
         changed = since is None or changed_at > since
@@ -128,11 +154,13 @@ async def compute(
                 session, room_id, user, since, before, changed_at, flt, device
             )
             leave[room_id] = block
-    inbox, reached = await keys.pending(
-        session,
-        device_pk=requester.device_pk,
-        after=since_token.to_device if since_token is not None else 0,
-    )
+    after_inbox = since_token.to_device if since_token is not None else 0
+    inbox: list[dict[str, Any]] = []
+    reached = after_inbox
+    if newest_inbox > after_inbox:
+        inbox, reached = await keys.pending(
+            session, device_pk=requester.device_pk, after=after_inbox
+        )
     device_lists: dict[str, list[str]] = {"changed": [], "left": []}
     if since_token is not None:
         device_lists = await devices.changes(
@@ -142,6 +170,7 @@ async def compute(
             since_devices=since_token.device_lists,
             upper_events=upper,
             upper_devices=upper_devices,
+            memberships_moved=state_moved,
         )
     extras = await sync_extras.collect(
         session,
@@ -151,6 +180,7 @@ async def compute(
         since_typing=since_token.typing if since_token is not None else None,
         flt=flt,
         typing=typing,
+        upper_account=upper_account,
     )
     news = bool(join or invite or leave or inbox or device_lists["changed"])
     news = news or bool(device_lists["left"]) or extras.news
@@ -164,6 +194,7 @@ async def compute(
             }
         join[room_id]["ephemeral"] = {"events": sections["ephemeral"]}
         join[room_id]["account_data"] = {"events": sections["account_data"]}
+    key_counts, fallback_types = await keys.sync_key_counts(session, device_pk=requester.device_pk)
     reached_all = SyncToken(
         upper, upper_devices, reached, extras.account_position, extras.typing_serial
     )
@@ -174,12 +205,8 @@ async def compute(
         "presence": {"events": []},
         "to_device": {"events": inbox},
         "device_lists": device_lists,
-        "device_one_time_keys_count": await keys.one_time_key_counts(
-            session, device_pk=requester.device_pk
-        ),
-        "device_unused_fallback_key_types": await keys.unused_fallback_key_types(
-            session, device_pk=requester.device_pk
-        ),
+        "device_one_time_keys_count": key_counts,
+        "device_unused_fallback_key_types": fallback_types,
     }
     return body, news
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.messaging import authrules, events, filters
@@ -39,21 +39,36 @@ async def membership_at(
     return None if content is None else str(content.get("membership"))
 
 
+def _timeline(types: ColumnElement[bool] | None) -> Select[Event]:
+    return (
+        select(Event)
+        .where(
+            Event.room_id == bindparam("room_id"),
+            Event.stream_ordering > bindparam("lower"),
+            Event.stream_ordering <= bindparam("upper"),
+            *([types] if types is not None else []),
+        )
+        .order_by(Event.stream_ordering.desc())
+        .limit(bindparam("limit"))
+    )
+
+
+# Built once: every incremental sync reads each changed room's timeline (most without types).
+_TIMELINE = _timeline(None)
+_SUMMARY = (
+    select(RoomState.membership, func.count())
+    .where(RoomState.room_id == bindparam("room_id"), RoomState.type == authrules.MEMBER)
+    .group_by(RoomState.membership)
+)
+
+
 async def timeline_events(
     session: AsyncSession, room_id: str, lower: int, upper: int, flt: RoomEventFilter, limit: int
 ) -> tuple[list[Event], bool]:
-    rows = await session.scalars(
-        select(Event)
-        .where(
-            Event.room_id == room_id,
-            Event.stream_ordering > lower,
-            Event.stream_ordering <= upper,
-            filters.event_types(flt),
-        )
-        .order_by(Event.stream_ordering.desc())
-        .limit(limit + 1)
-    )
-    found = list(rows.all())
+    typed = flt.types is not None or bool(flt.not_types)
+    query = _timeline(filters.event_types(flt)) if typed else _TIMELINE
+    params = {"room_id": room_id, "lower": lower, "upper": upper, "limit": limit + 1}
+    found = list((await session.scalars(query, params)).all())
     return list(reversed(found[:limit])), len(found) > limit
 
 
@@ -76,6 +91,8 @@ async def room_block(
     device: tuple[str, str],
 ) -> dict[str, Any] | None:
     """A joined or left room's section; None if nothing happened in it since ``lower``."""
+    if lower is not None and lower >= upper and not full_state:
+        return None  # the event stream did not move since ``lower``
     limit = min(
         flt.timeline.limit if flt.timeline.limit is not None else DEFAULT_TIMELINE, MAX_LIMIT
     )
@@ -102,11 +119,7 @@ async def room_block(
 
 
 async def summary(session: AsyncSession, room_id: str) -> dict[str, Any]:
-    rows = await session.execute(
-        select(RoomState.membership, func.count())
-        .where(RoomState.room_id == room_id, RoomState.type == authrules.MEMBER)
-        .group_by(RoomState.membership)
-    )
+    rows = await session.execute(_SUMMARY, {"room_id": room_id})
     counts = {m: n for m, n in rows.all()}
     return {
         "m.joined_member_count": counts.get("join", 0),
