@@ -13,17 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.messaging import authrules, events, token_cache
 from rhenus.messaging.errors import not_found
 from rhenus.messaging.models import Device, DeviceListChange, Event, RoomState
-
-
-async def device_list_position(session: AsyncSession) -> int:
-    """The newest position of the device-list stream (0 before any)."""
-    return int(await session.scalar(select(func.max(DeviceListChange.position))) or 0)
 
 
 async def joined_rooms(session: AsyncSession, user: str) -> list[str]:

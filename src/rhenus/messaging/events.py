@@ -160,9 +160,10 @@ async def stream_position(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.max(Event.stream_ordering))) or 0)
 
 
-async def auth_state(session: AsyncSession, *, room_id: str) -> AuthState:
-    """What the auth rules need of the room's current state (``room_auth``; empty: no room)."""
-    room = await room_auth.current(session, room_id=room_id)
+async def auth_state(session: AsyncSession, *, room_id: str, at: int | None = None) -> AuthState:
+    """What the auth rules need of the room's current state (``room_auth``; empty: no room);
+    ``at`` is the room's state position if the caller read it already."""
+    room = await room_auth.current(session, room_id=room_id, at=at)
     return room.state() if room is not None else AuthState()
 
 
@@ -197,8 +198,7 @@ async def append(
     """
     await lock_stream(session)
     candidate = Candidate(type, sender, content, state_key)
-    room = await room_auth.current(session, room_id=room_id, at=state_position)
-    state = room.state() if room is not None else AuthState()
+    state = await auth_state(session, room_id=room_id, at=state_position)
     await access.complete(session, state, candidate, room_id=room_id)  # Tchap's access rules
     authrules.check(candidate, state)
     event = Event(

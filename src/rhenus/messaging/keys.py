@@ -63,7 +63,7 @@ _SYNC_KEYS = union_all(
 async def sync_key_counts(
     session: AsyncSession, *, device_pk: int
 ) -> tuple[dict[str, int], list[str]]:
-    """:func:`one_time_key_counts` and :func:`unused_fallback_key_types` in one statement
+    """:func:`one_time_key_counts` and the unused fallback key algorithms, in one statement
     (every sync answers both)."""
     counts: dict[str, int] = {"signed_curve25519": 0}
     unused: list[str] = []
@@ -73,15 +73,6 @@ async def sync_key_counts(
         else:
             counts[algorithm] = n
     return counts, sorted(unused)
-
-
-async def unused_fallback_key_types(session: AsyncSession, *, device_pk: int) -> list[str]:
-    rows = await session.scalars(
-        select(FallbackKey.algorithm).where(
-            FallbackKey.device_pk == device_pk, FallbackKey.used.is_(False)
-        )
-    )
-    return sorted(rows.all())
 
 
 async def upload(

@@ -37,15 +37,13 @@ async def collect(
     since_typing: int | None,
     flt: SyncFilter,
     typing: Typing | None,
-    upper_account: int | None = None,
+    upper_account: int,
 ) -> Extras:
     """``joined``: the joined rooms the filter wants, each with whether it is new to the sync.
 
     ``since_account`` / ``since_typing`` are the token's parts (None: an initial sync);
-    ``upper_account`` the account stream's newest position, if the caller read it already."""
-    upper = (
-        upper_account if upper_account is not None else await account_data.stream_position(session)
-    )
+    ``upper_account`` the account stream's newest position (account data and receipts)."""
+    upper = upper_account
     lower = since_account or 0
 
     def start(new: bool) -> int:
