@@ -2,6 +2,11 @@
 
 Plain HTTP is refused unless the target is a loopback address and the node runs with
 ``federation_insecure_http`` (development federations on one machine).
+
+The client speaks httpx (auth flows, event hooks, responses) over aiohttp's connection pool
+(``httpx-aiohttp``): with two dozen messages in flight, httpcore's pool cost ~3 ms CPU per
+request, aiohttp's ~0.4 ms — with the same FastAPI peers over TLS, the message pattern of a
+DSP negotiation ran at 64 to 90 per second on httpcore and 180 to 240 on aiohttp (two cores).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from rhenus.config import Settings
 from rhenus.core.keys import Keyring
@@ -65,11 +71,14 @@ def _client(settings: Settings, *, auth: httpx.Auth | None, **kwargs: Any) -> ht
     # the extra connections were closed after each answer and the next message paid a new
     # TLS handshake (5 % of a busy node's CPU in bench/dataspace.py).
     kwargs.setdefault("limits", httpx.Limits(max_connections=200, max_keepalive_connections=200))
+    verify = client_ssl_context(settings.tls_ca_file)
+    if kwargs.get("transport") is None:  # tests hand in an in-process transport
+        kwargs["transport"] = AiohttpTransport(verify=verify, limits=kwargs["limits"])
     return httpx.AsyncClient(
         auth=auth,
         event_hooks={"request": [refuse_plain_http]},
         follow_redirects=False,
-        verify=client_ssl_context(settings.tls_ca_file),
+        verify=verify,
         **kwargs,
     )
 
