@@ -30,6 +30,7 @@ from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from rhenus.core.errors import Unauthorized
 from rhenus.core.keys import Keyring
+from rhenus.trust import signature_base as lean
 from rhenus.trust.did import DidResolver
 
 LABEL = "rhenus"
@@ -75,19 +76,23 @@ def sign_request(
     created: datetime | None = None,
     nonce: str | None = None,
 ) -> None:
-    """Add ``Signature-Input``, ``Signature`` and ``Content-Digest`` to an outgoing request."""
-    signer = HTTPMessageSigner(signature_algorithm=ED25519, key_resolver=_OwnKeys(keyring))
-    signer.sign(
-        request,
-        key_id=f"{did}#{keyring.current_signing}",
-        created=created or datetime.now(UTC),
-        nonce=nonce or secrets.token_urlsafe(18),
-        label=LABEL,
-        tag=TAG,
-        include_alg=False,  # the key type fixes the algorithm (RFC 9421 §3.3.7)
-        covered_component_ids=COVERED,
-        body=request.content,
-    )
+    """Add ``Signature-Input``, ``Signature`` and ``Content-Digest`` to an outgoing request.
+
+    Formatted directly (:mod:`rhenus.trust.signature_base`), byte-identical to the library.
+    """
+    key_id = f"{did}#{keyring.current_signing}"
+    stamp = int((created or datetime.now(UTC)).timestamp())
+    try:
+        params = lean.request_params(stamp, key_id, nonce or secrets.token_urlsafe(18), TAG)
+        digest = lean.content_digest(request.content)
+        target = lean.target_uri(request.method, str(request.url))
+        base = lean.request_base(request.method, target, digest, params)
+    except ValueError as exc:
+        raise HTTPMessageSignaturesException(str(exc)) from exc
+    headers = request.headers
+    headers["Content-Digest"] = digest
+    headers["Signature-Input"] = f"{LABEL}={params}"
+    headers["Signature"] = lean.sign(base, keyring.signing[keyring.current_signing].private)
 
 
 class NodeSignature(httpx.Auth):
@@ -157,13 +162,41 @@ async def verify_request(
 
     The nonce is returned for the caller to record (replay protection needs the database).
     """
-    params = _our_signature_params(headers)
-    key_id, nonce, created = params.get("keyid"), params.get("nonce"), params.get("created")
+    key_id: Any
+    nonce: Any
+    created: Any
+    canonical = lean.parse_request_input(headers)
+    if canonical is not None and "signature" in headers:  # no http_sf parse on the hot path
+        created, key_id, nonce = canonical
+    else:
+        params = _our_signature_params(headers)
+        key_id, nonce, created = params.get("keyid"), params.get("nonce"), params.get("created")
     if not isinstance(key_id, str) or not isinstance(nonce, str) or not isinstance(created, int):
         raise Unauthorized("the signature must carry keyid, nonce and created")
     if not 16 <= len(nonce) <= 128:
         raise Unauthorized("the nonce must have 16 to 128 characters")
     key = await resolver.key(key_id)
+    signed_at = datetime.fromtimestamp(created, UTC)
+    signature = lean.our_signature(headers)
+    if canonical is not None and signature is not None and lean.digest_matches(headers, body):
+        try:
+            base = lean.request_base(
+                method,
+                lean.target_uri(method, target_uri),
+                lean.content_digest(body),
+                lean.request_params(canonical[0], canonical[1], canonical[2], TAG),
+            )
+        except ValueError as exc:
+            raise Unauthorized(f"signature rejected: {exc}") from exc
+        lean.check(
+            base=base,
+            signature=signature,
+            key=key.public_key,
+            created=canonical[0],
+            window=window.total_seconds(),
+            prefix="signature rejected",
+        )
+        return SignedBy(key.did, key_id, nonce, signed_at)
     verifier = HTTPMessageVerifier(
         signature_algorithm=ED25519, key_resolver=_OneKey(key_id, key.public_key)
     )
@@ -178,7 +211,7 @@ async def verify_request(
         )
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         raise Unauthorized(f"signature rejected: {exc}") from exc
-    return SignedBy(key.did, key_id, nonce, datetime.fromtimestamp(created, UTC))
+    return SignedBy(key.did, key_id, nonce, signed_at)
 
 
 def sign_response(
@@ -194,10 +227,37 @@ def sign_response(
 
     ``request`` is the (method, target URI, headers) of the signed request it answers.
     """
+    method, target, request_headers = request
+    key_id = f"{did}#{keyring.current_signing}"
+    request_sig = lean.our_signature(request_headers)
+    if request_sig is None:  # not our one-label shape: the library serialises whatever it is
+        _library_sign_response(status, headers, body, request, keyring, key_id)
+        return
+    try:
+        params = lean.response_params(int(datetime.now(UTC).timestamp()), key_id, RESPONSE_TAG)
+        digest = lean.content_digest(body)
+        base = lean.response_base(
+            status, digest, method, lean.target_uri(method, target), request_sig, params
+        )
+    except ValueError as exc:
+        raise HTTPMessageSignaturesException(str(exc)) from exc
+    headers["Content-Digest"] = digest
+    headers["Signature-Input"] = f"{LABEL}={params}"
+    headers["Signature"] = lean.sign(base, keyring.signing[keyring.current_signing].private)
+
+
+def _library_sign_response(
+    status: int,
+    headers: Any,
+    body: bytes,
+    request: tuple[str, str, httpx.Headers],
+    keyring: Keyring,
+    key_id: str,
+) -> None:
     signer = HTTPMessageSigner(signature_algorithm=ED25519, key_resolver=_OwnKeys(keyring))
     signer.sign(
         _Response(status, headers, _Message(*request)),
-        key_id=f"{did}#{keyring.current_signing}",
+        key_id=key_id,
         created=datetime.now(UTC),
         label=LABEL,
         tag=RESPONSE_TAG,
@@ -211,12 +271,45 @@ async def verify_response(
     response: httpx.Response, *, resolver: DidResolver, signer_did: str
 ) -> None:
     """Check that ``signer_did`` signed this answer to our request; :class:`Unauthorized`."""
-    params = _our_signature_params(response.headers, "response")
-    key_id = params.get("keyid")
+    canonical = lean.parse_response_input(response.headers)
+    if canonical is not None and "signature" in response.headers:
+        key_id: Any = canonical[1]
+    else:
+        key_id = _our_signature_params(response.headers, "response").get("keyid")
     if not isinstance(key_id, str) or key_id.partition("#")[0] != signer_did:
         raise Unauthorized(f"the response is not signed by {signer_did[:120]}")
     key = await resolver.key(key_id)
     request = response.request
+    signature = lean.our_signature(response.headers)
+    request_sig = lean.our_signature(request.headers)
+    body = response.content
+    if (
+        canonical is not None
+        and signature is not None
+        and request_sig is not None
+        and lean.digest_matches(response.headers, body)
+    ):
+        method = request.method
+        try:
+            base = lean.response_base(
+                response.status_code,
+                lean.content_digest(body),
+                method,
+                lean.target_uri(method, str(request.url)),
+                request_sig,
+                lean.response_params(canonical[0], canonical[1], RESPONSE_TAG),
+            )
+        except ValueError as exc:
+            raise Unauthorized(f"response signature rejected: {exc}") from exc
+        lean.check(
+            base=base,
+            signature=signature,
+            key=key.public_key,
+            created=canonical[0],
+            window=WINDOW.total_seconds(),
+            prefix="response signature rejected",
+        )
+        return
     verifier = HTTPMessageVerifier(
         signature_algorithm=ED25519, key_resolver=_OneKey(key_id, key.public_key)
     )
