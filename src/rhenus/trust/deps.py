@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from rhenus.config import Settings
 from rhenus.core.errors import Unauthorized
 from rhenus.core.node import Node, NodeDep
-from rhenus.trust import service
 from rhenus.trust.client import public_client
 from rhenus.trust.did import DidResolver, did_for_url
 from rhenus.trust.httpsig import WINDOW, SignedBy, sign_response, verify_request
+from rhenus.trust.replay import replay_guard
 from rhenus.trust.verifier import Compliance, ComplianceChecker
 
 
@@ -79,11 +79,8 @@ async def signed_node(
         resolver=resolver,
     )
     try:
-        async with node.db.transaction() as session:
-            fresh = await service.accept_nonce(
-                session, nonce=sender.nonce, sender=sender.did, window=WINDOW
-            )
-    except IntegrityError:  # the same nonce arrived twice at the same moment
+        fresh = await replay_guard(node.db, WINDOW).accept(sender.nonce, sender.did)
+    except IntegrityError:  # the same nonce arrived at two workers at the same moment
         fresh = False
     if not fresh:
         raise Unauthorized("replayed request: this signature nonce was already used")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -15,10 +16,11 @@ from rhenus.trust.models import RegisteredParticipant, SeenNonce, StoredCredenti
 _last_purge: datetime | None = None  # in this process
 
 
-async def accept_nonce(
-    session: AsyncSession, *, nonce: str, sender: str, window: timedelta
-) -> bool:
-    """Record a nonce; False if it was already used (a replay).
+async def accept_nonces(
+    session: AsyncSession, entries: Mapping[str, str], *, window: timedelta
+) -> set[str]:
+    """Record nonces (nonce → sender); the set of those not seen before (the others are
+    replays).
 
     Nonces older than the signature window are forgotten: a request that old is refused for its
     age before its nonce is looked at.
@@ -33,10 +35,11 @@ async def accept_nonce(
     # between two workers receiving the same replay at once.
     added = await session.execute(
         insert_for(session)(SeenNonce)
-        .values(nonce=nonce, sender=sender[:255], seen_at=now)
+        .values([{"nonce": n, "sender": s[:255], "seen_at": now} for n, s in entries.items()])
         .on_conflict_do_nothing(index_elements=[SeenNonce.nonce])
+        .returning(SeenNonce.nonce)
     )
-    return bool(getattr(added, "rowcount", 0))
+    return set(added.scalars())
 
 
 async def store_credential(
