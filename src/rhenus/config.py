@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     did_cache_seconds: int = Field(
         300, ge=0, description="How long resolved DID documents are kept."
     )
+    dsp_catalog_cache_seconds: int = Field(
+        30, ge=0,
+        description="How long a dataset read from a provider's catalog is used for new "
+        "negotiations before it is read again (0: read it for each one).",
+    )  # fmt: skip
 
     catalogue_crawl_seconds: int = Field(
         3600, ge=0, description="Seconds between crawls of the peers' catalogs; 0: on demand only."

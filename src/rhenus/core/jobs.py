@@ -21,9 +21,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Integer, Select, String, Text, delete, event, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    Select,
+    String,
+    Table,
+    Text,
+    bindparam,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -116,11 +129,17 @@ def _mark(running: _Running) -> None:
     running.finished = True
 
 
+# Core, on the transaction's connection: the ORM's bulk DELETE would first flush the session
+# and evaluate the criteria against every object it holds (the commit flushes anyway).
+_jobs = cast(Table, Job.__table__)
+_DELETE_JOBS = _jobs.delete().where(_jobs.c.id.in_(bindparam("ids", expanding=True)))
+
+
 @event.listens_for(Session, "before_commit")
 def _remove_finished(session: Session) -> None:
     ending = session.info.pop("finish_jobs", None)
     if ending:
-        session.execute(delete(Job).where(Job.id.in_(ending)))
+        session.connection().execute(_DELETE_JOBS, {"ids": sorted(ending)})
 
 
 @dataclass(frozen=True)
@@ -226,7 +245,7 @@ class JobRunner:
                 try:
                     async with self.db.transaction() as session:
                         ids, self._done = self._done, set()
-                        await session.execute(delete(Job).where(Job.id.in_(ids)))
+                        await session.execute(_DELETE_JOBS, {"ids": sorted(ids)})
                 except Exception:
                     self._done |= ids  # the next removal tries them again
                     raise

@@ -6,13 +6,16 @@ terms it asked for. In conformance mode the TCK's fixture ids follow their case'
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rhenus.core.db import utcnow
 from rhenus.core.errors import NotFound, Problem
+from rhenus.core.node import Node
 from rhenus.dataspace.catalogue import service as catalogue
 from rhenus.dataspace.catalogue.client import fetch_dataset
 from rhenus.dataspace.catalogue.dsp import BASE_PATH
@@ -35,12 +38,20 @@ DEFAULTS = {
 }  # fmt: skip
 TERMINATION = "ContractNegotiationTerminationMessage"
 
+_DATASETS_KEPT = 1000
+
 
 class Driver(ProcessDriver):
     """Carries out the background moves of one node's negotiations."""
 
     kind = service.KIND
     terminations = TERMINATION
+
+    def __init__(self, node: Node, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(node, transport)
+        self._dataset_ttl = node.settings.dsp_catalog_cache_seconds
+        # (provider URL, dataset id) -> (when read, the dataset as the provider signed it)
+        self._datasets: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     def actions(self) -> Mapping[str, Action]:
         return {
@@ -278,12 +289,37 @@ class Driver(ProcessDriver):
         resolver: DidResolver,
     ) -> Negotiation:  # fmt: skip
         """Read the dataset from the provider's catalog (signed both ways), pick the offer
-        (default: its first) and ask for it (see :meth:`start`)."""
+        (default: its first) and ask for it (see :meth:`start`).
+
+        A dataset read less than ``dsp_catalog_cache_seconds`` ago is not read again, as
+        connectors keep a federated catalog: the provider checks the offer at the request
+        anyway. If it refuses one taken from the cache, the catalog is read afresh and the
+        request made once more (the refused negotiation stays, terminated, with its reason)."""
         provider_url = provider_url.rstrip("/")
+        key = (provider_url, dataset_id)
+        cached = self._datasets.get(key)
+        fresh = cached is None or time.monotonic() - cached[0] > self._dataset_ttl
+        if not fresh and cached is not None:
+            try:
+                return await self._ask_for(provider_url, cached[1], dataset_id, offer_id, purpose)
+            except Problem as exc:
+                if exc.status not in (404, 409):  # not found or refused: read afresh
+                    raise
+        self._datasets.pop(key, None)
         try:
             dataset = await fetch_dataset(self.http(), provider_url, dataset_id, resolver=resolver)
         except PeerRefused as exc:
             raise Problem(f"the provider's catalog refused: {exc.detail}", status=409) from exc
+        if self._dataset_ttl > 0:
+            if len(self._datasets) >= _DATASETS_KEPT:
+                self._datasets.clear()  # a crude bound; the cache only saves round trips
+            self._datasets[key] = (time.monotonic(), dataset)
+        return await self._ask_for(provider_url, dataset, dataset_id, offer_id, purpose)
+
+    async def _ask_for(
+        self, provider_url: str, dataset: dict[str, Any], dataset_id: str, offer_id: str | None,
+        purpose: str,
+    ) -> Negotiation:  # fmt: skip
         offers = [o for o in dataset.get("hasPolicy", []) if isinstance(o, dict)]
         chosen = [o for o in offers if offer_id in (None, o.get("@id"))]
         if not chosen:
