@@ -5,7 +5,8 @@ trust anchor, Paris and Berlin, certified through the API as in the demo), it
 
 1. runs ``--negotiations`` DSP 2025-1 negotiations, ``--concurrency`` at a time, each started
    with ``POST /api/v1/contracts/negotiations`` on Paris (which reads the dataset from Berlin's
-   signed catalog and sends the request), and times until every one is FINALIZED on *both*
+   signed catalog, or reuses what it read less than ``RHENUS_DSP_CATALOG_CACHE_SECONDS`` ago,
+   and sends the request), and times until every one is FINALIZED on *both*
    nodes (both APIs asked); reports negotiations/s, and the latency of each negotiation from
    the nodes' own timestamps (Paris's request to the later of the two FINALIZED);
 2. has Paris start a pull transfer of a ``--size-mib`` file Berlin published and downloads it
